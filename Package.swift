@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "kelm-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kelm-dist", targets: ["kelm-dist"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries: module maps and shims (static inline accessors for macros).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
+                       providers: [.apt(["libhdf5-dev"])]),
+
+        // Thin owners of the C handles.
+        .target(name: "KELMMPI", dependencies: ["CMPI"]),
+        .target(name: "KELMHDF5", dependencies: ["CHDF5"]),
+
+        // Flat buffers, sgemm, kernels.
+        .target(name: "KELMNumerics", dependencies: ["CBLAS"]),
+        // BERT (and later GNN, MInt, heads, objectives).
+        .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
+        // Checkpoints, Hugging Face import/export.
+        .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
+        // Config, optimizer, trainer, benchmarks; wires the rest together.
+        .target(name: "KELMTraining",
+                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint",
+                               .product(name: "Yams", package: "Yams"),
+                               .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "kelm-dist",
+                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")]),
+
+        .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
+        .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
+        .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics"]),
+        .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5"]),
+        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// KELMCheckpoint: see DESIGN §1.

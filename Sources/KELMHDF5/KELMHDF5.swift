@@ -1,0 +1,1 @@
+// KELMHDF5: see DESIGN §1.

@@ -1,0 +1,1 @@
+// KELMMPI: see DESIGN §1.

@@ -1,0 +1,1 @@
+// KELMModel: see DESIGN §1.

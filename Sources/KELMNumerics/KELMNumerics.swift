@@ -1,0 +1,1 @@
+// KELMNumerics: see DESIGN §1.

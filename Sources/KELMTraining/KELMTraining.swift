@@ -1,0 +1,1 @@
+// KELMTraining: see DESIGN §1.
