@@ -41,10 +41,13 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
+        // Finite-difference checks and test data shared by the test targets.
+        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics"], path: "Tests/KELMTestSupport"),
+
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
-        .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics"]),
-        .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint"],
+        .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
+        .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining"]),

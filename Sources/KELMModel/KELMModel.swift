@@ -1,1 +1,0 @@
-// KELMModel: see DESIGN §1.

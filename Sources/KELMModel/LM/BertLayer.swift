@@ -1,0 +1,235 @@
+import KELMNumerics
+
+/// Gradient work buffers shared by all transformer layers (backward runs one layer at a time).
+public final class BertLayerScratch {
+    let dLn2In: FlatBuffer, dFfnOut: FlatBuffer, dInterAct: FlatBuffer, dInterPre: FlatBuffer
+    let dH1: FlatBuffer, dLn1In: FlatBuffer, dAttnProj: FlatBuffer, dCtx: FlatBuffer, dQKV: FlatBuffer
+    let dScores: FlatBuffer
+
+    public init(config c: BertConfig, maxRows: Int, maxTokens: Int) {
+        let d = c.hiddenSize
+        dLn2In = FlatBuffer(count: maxRows * d)
+        dFfnOut = FlatBuffer(count: maxRows * d)
+        dInterAct = FlatBuffer(count: maxRows * c.ffnSize)
+        dInterPre = FlatBuffer(count: maxRows * c.ffnSize)
+        dH1 = FlatBuffer(count: maxRows * d)
+        dLn1In = FlatBuffer(count: maxRows * d)
+        dAttnProj = FlatBuffer(count: maxRows * d)
+        dCtx = FlatBuffer(count: maxRows * d)
+        dQKV = FlatBuffer(count: maxRows * 3 * d)
+        dScores = FlatBuffer(count: maxTokens * maxTokens)
+        hidden = d
+        ffn = c.ffnSize
+        hiddenWide = [dLn2In, dFfnOut, dH1, dLn1In, dAttnProj, dCtx]
+    }
+
+    private let hidden: Int, ffn: Int
+    private let hiddenWide: [FlatBuffer]
+
+    /// Zeroes the first `rows` rows of every gradient buffer (backward adds into them).
+    func zero(rows n: Int) {
+        for b in hiddenWide {
+            b.pointer.update(repeating: 0, count: n * hidden)
+        }
+        dInterAct.pointer.update(repeating: 0, count: n * ffn)
+        dInterPre.pointer.update(repeating: 0, count: n * ffn)
+        dQKV.pointer.update(repeating: 0, count: n * 3 * hidden)
+    }
+}
+
+/// One BERT encoder layer, `lm.encoder.layer.<i>` (post-LayerNorm):
+/// h1 = LN(x + Dropout(W_o · Attention(x) + b_o)); out = LN(h1 + Dropout(W_2 · GELU(W_1 h1 + b_1) + b_2)).
+public final class BertLayer {
+    public struct Parameters {
+        /// query.weight, key.weight, value.weight, declared back to back: one [3d, d] matrix.
+        public let qkvWeight: ParameterRef
+        /// query.bias, key.bias, value.bias, back to back: one [3d] vector.
+        public let qkvBias: ParameterRef
+        public let attnOutWeight: ParameterRef, attnOutBias: ParameterRef
+        public let attnNormWeight: ParameterRef, attnNormBias: ParameterRef
+        public let interWeight: ParameterRef, interBias: ParameterRef
+        public let outWeight: ParameterRef, outBias: ParameterRef
+        public let outNormWeight: ParameterRef, outNormBias: ParameterRef
+
+        public init(_ t: inout ParameterTable, layer: Int, config c: BertConfig) throws {
+            let d = c.hiddenSize
+            let pre = "lm.encoder.layer.\(layer)."
+            let q = try t.addWeight(pre + "attention.self.query.weight", shape: [d, d])
+            try t.addWeight(pre + "attention.self.key.weight", shape: [d, d])
+            try t.addWeight(pre + "attention.self.value.weight", shape: [d, d])
+            qkvWeight = ParameterRef(offset: q.offset, count: 3 * d * d)
+            let qb = try t.addBias(pre + "attention.self.query.bias", count: d)
+            try t.addBias(pre + "attention.self.key.bias", count: d)
+            try t.addBias(pre + "attention.self.value.bias", count: d)
+            qkvBias = ParameterRef(offset: qb.offset, count: 3 * d)
+            attnOutWeight = try t.addWeight(pre + "attention.output.dense.weight", shape: [d, d])
+            attnOutBias = try t.addBias(pre + "attention.output.dense.bias", count: d)
+            (attnNormWeight, attnNormBias) = try t.addLayerNorm(pre + "attention.output.LayerNorm", width: d)
+            interWeight = try t.addWeight(pre + "intermediate.dense.weight", shape: [c.ffnSize, d])
+            interBias = try t.addBias(pre + "intermediate.dense.bias", count: c.ffnSize)
+            outWeight = try t.addWeight(pre + "output.dense.weight", shape: [d, c.ffnSize])
+            outBias = try t.addBias(pre + "output.dense.bias", count: d)
+            (outNormWeight, outNormBias) = try t.addLayerNorm(pre + "output.LayerNorm", width: d)
+        }
+    }
+
+    public let p: Parameters
+    public let index: Int
+    let config: BertConfig
+    // Saved activations, [rows, ·] unless noted.
+    var input: UnsafePointer<Float>? = nil
+    let qkv: FlatBuffer                     // [rows, 3d]
+    let probs: FlatBuffer                   // [B, H, T, T]
+    let probsDropped: FlatBuffer, probsMask: FlatBuffer
+    let ctx: FlatBuffer                     // [rows, d]
+    let attnProj: FlatBuffer, attnMask: FlatBuffer
+    let ln1In: FlatBuffer, ln1Mean: FlatBuffer, ln1Rstd: FlatBuffer
+    /// [rows, d] output of the attention block (input of the FFN).
+    public let h1: FlatBuffer
+    let interPre: FlatBuffer                // [rows, d_ff]
+    /// [rows, d_ff] post-GELU intermediate activation (the neurons TRELM attributes).
+    public let interAct: FlatBuffer
+    let ffnOut: FlatBuffer, ffnMask: FlatBuffer
+    let ln2In: FlatBuffer, ln2Mean: FlatBuffer, ln2Rstd: FlatBuffer
+    /// [rows, d] the layer output.
+    public let output: FlatBuffer
+    private var dropoutApplied = false
+    private var attentionDropoutApplied = false
+
+    public init(_ p: Parameters, index: Int, config c: BertConfig, maxBatch: Int, maxTokens: Int) {
+        self.p = p
+        self.index = index
+        config = c
+        let n = maxBatch * maxTokens, d = c.hiddenSize
+        let probCount = maxBatch * c.numHeads * maxTokens * maxTokens
+        qkv = FlatBuffer(count: n * 3 * d)
+        probs = FlatBuffer(count: probCount)
+        probsDropped = FlatBuffer(count: c.attentionDropout > 0 ? probCount : 0)
+        probsMask = FlatBuffer(count: c.attentionDropout > 0 ? probCount : 0)
+        ctx = FlatBuffer(count: n * d)
+        attnProj = FlatBuffer(count: n * d)
+        attnMask = FlatBuffer(count: c.hiddenDropout > 0 ? n * d : 0)
+        ln1In = FlatBuffer(count: n * d)
+        ln1Mean = FlatBuffer(count: n)
+        ln1Rstd = FlatBuffer(count: n)
+        h1 = FlatBuffer(count: n * d)
+        interPre = FlatBuffer(count: n * c.ffnSize)
+        interAct = FlatBuffer(count: n * c.ffnSize)
+        ffnOut = FlatBuffer(count: n * d)
+        ffnMask = FlatBuffer(count: c.hiddenDropout > 0 ? n * d : 0)
+        ln2In = FlatBuffer(count: n * d)
+        ln2Mean = FlatBuffer(count: n)
+        ln2Rstd = FlatBuffer(count: n)
+        output = FlatBuffer(count: n * d)
+    }
+
+    /// output[B·T, d] = layer(x[B·T, d]); `x` must stay valid until backward.
+    public func forward(x: UnsafePointer<Float>, batch: TokenBatch, params: UnsafeMutablePointer<Float>,
+                        mode: ForwardMode, profiler: Profiler? = nil) {
+        let c = config, d = c.hiddenSize, n = batch.rows, B = batch.batch, T = batch.tokens
+        input = x
+        profiler?.begin(.attention)
+        Linear.forward(y: qkv.pointer, x: x, weight: p.qkvWeight.pointer(in: params),
+                       bias: p.qkvBias.pointer(in: params), rows: n, inFeatures: d, outFeatures: 3 * d)
+        let probCtx = mode.context(rate: c.attentionDropout, batch: batch)
+        attentionDropoutApplied = probCtx != nil
+        if let probCtx {
+            Dropout.makeMask(mask: probsMask.pointer, items: B, perItem: c.numHeads * T * T,
+                             site: DropoutSite.attentionProbs(index), context: probCtx)
+        }
+        SelfAttention.forward(ctx: ctx.pointer, probs: probs.pointer,
+                              dropped: probCtx == nil ? nil : probsDropped.pointer,
+                              dropMask: probCtx == nil ? nil : UnsafePointer(probsMask.pointer),
+                              qkv: qkv.pointer, keyMask: batch.attentionMask.pointer,
+                              batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
+        Linear.forward(y: attnProj.pointer, x: ctx.pointer, weight: p.attnOutWeight.pointer(in: params),
+                       bias: p.attnOutBias.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
+        let hidCtx = mode.context(rate: c.hiddenDropout, batch: batch)
+        dropoutApplied = hidCtx != nil
+        if let hidCtx {
+            Dropout.makeMask(mask: attnMask.pointer, items: B, perItem: T * d,
+                             site: DropoutSite.attentionOutput(index), context: hidCtx)
+            Dropout.forward(y: attnProj.pointer, x: attnProj.pointer, mask: attnMask.pointer, count: n * d)
+        }
+        ElementWise.add(y: ln1In.pointer, attnProj.pointer, x, count: n * d)
+        LayerNorm.forward(y: h1.pointer, mean: ln1Mean.pointer, rstd: ln1Rstd.pointer, x: ln1In.pointer,
+                          weight: p.attnNormWeight.pointer(in: params), bias: p.attnNormBias.pointer(in: params),
+                          rows: n, width: d, eps: c.layerNormEps)
+        profiler?.begin(.ffn)
+        Linear.forward(y: interPre.pointer, x: h1.pointer, weight: p.interWeight.pointer(in: params),
+                       bias: p.interBias.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+        GELU.forward(y: interAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+        Linear.forward(y: ffnOut.pointer, x: interAct.pointer, weight: p.outWeight.pointer(in: params),
+                       bias: p.outBias.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+        if let hidCtx {
+            Dropout.makeMask(mask: ffnMask.pointer, items: B, perItem: T * d,
+                             site: DropoutSite.ffnOutput(index), context: hidCtx)
+            Dropout.forward(y: ffnOut.pointer, x: ffnOut.pointer, mask: ffnMask.pointer, count: n * d)
+        }
+        ElementWise.add(y: ln2In.pointer, ffnOut.pointer, h1.pointer, count: n * d)
+        LayerNorm.forward(y: output.pointer, mean: ln2Mean.pointer, rstd: ln2Rstd.pointer, x: ln2In.pointer,
+                          weight: p.outNormWeight.pointer(in: params), bias: p.outNormBias.pointer(in: params),
+                          rows: n, width: d, eps: c.layerNormEps)
+        profiler?.end()
+    }
+
+    /// Adds into `dInput` the gradient for `dOutput` (both [B·T, d]) and into the parameter
+    /// gradients of the groups that are not frozen (`attentionGrads`, `ffnGrads` nil = frozen).
+    /// The reverse of `forward`, step by step.
+    public func backward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
+                         batch: TokenBatch, params: UnsafeMutablePointer<Float>,
+                         attentionGrads: UnsafeMutablePointer<Float>?, ffnGrads: UnsafeMutablePointer<Float>?,
+                         scratch s: BertLayerScratch, profiler: Profiler? = nil) {
+        let c = config, d = c.hiddenSize, n = batch.rows, B = batch.batch, T = batch.tokens
+        guard let x = input else { preconditionFailure("BertLayer.backward before forward") }
+        s.zero(rows: n)
+
+        profiler?.begin(.ffn)
+        // output = LN(ln2In); ln2In = Dropout(ffnOut) + h1
+        LayerNorm.backward(dx: s.dLn2In.pointer, dWeight: p.outNormWeight.gradient(in: ffnGrads),
+                           dBias: p.outNormBias.gradient(in: ffnGrads), dy: dOutput, x: ln2In.pointer,
+                           mean: ln2Mean.pointer, rstd: ln2Rstd.pointer,
+                           weight: p.outNormWeight.pointer(in: params), rows: n, width: d)
+        ElementWise.accumulate(s.dH1.pointer, s.dLn2In.pointer, count: n * d)
+        var dFfn = UnsafePointer(s.dLn2In.pointer)
+        if dropoutApplied {
+            Dropout.backward(dx: s.dFfnOut.pointer, dy: s.dLn2In.pointer, mask: ffnMask.pointer, count: n * d)
+            dFfn = UnsafePointer(s.dFfnOut.pointer)
+        }
+        // ffnOut = W_2 · interAct + b_2; interAct = GELU(interPre); interPre = W_1 · h1 + b_1
+        Linear.backward(dx: s.dInterAct.pointer, dWeight: p.outWeight.gradient(in: ffnGrads),
+                        dBias: p.outBias.gradient(in: ffnGrads), dy: dFfn, x: interAct.pointer,
+                        weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+        GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+        Linear.backward(dx: s.dH1.pointer, dWeight: p.interWeight.gradient(in: ffnGrads),
+                        dBias: p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
+                        weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+
+        profiler?.begin(.attention)
+        // h1 = LN(ln1In); ln1In = Dropout(attnProj) + x
+        LayerNorm.backward(dx: s.dLn1In.pointer, dWeight: p.attnNormWeight.gradient(in: attentionGrads),
+                           dBias: p.attnNormBias.gradient(in: attentionGrads), dy: s.dH1.pointer, x: ln1In.pointer,
+                           mean: ln1Mean.pointer, rstd: ln1Rstd.pointer,
+                           weight: p.attnNormWeight.pointer(in: params), rows: n, width: d)
+        ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d)
+        var dProj = UnsafePointer(s.dLn1In.pointer)
+        if dropoutApplied {
+            Dropout.backward(dx: s.dAttnProj.pointer, dy: s.dLn1In.pointer, mask: attnMask.pointer, count: n * d)
+            dProj = UnsafePointer(s.dAttnProj.pointer)
+        }
+        // attnProj = W_o · ctx + b_o; ctx = Attention(qkv); qkv = W_qkv · x + b_qkv
+        Linear.backward(dx: s.dCtx.pointer, dWeight: p.attnOutWeight.gradient(in: attentionGrads),
+                        dBias: p.attnOutBias.gradient(in: attentionGrads), dy: dProj, x: ctx.pointer,
+                        weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
+        let probsDroppedUsed = attentionDropoutApplied
+        SelfAttention.backward(dqkv: s.dQKV.pointer, scratch: s.dScores.pointer, dctx: s.dCtx.pointer,
+                               qkv: qkv.pointer, probs: probs.pointer,
+                               dropped: probsDroppedUsed ? UnsafePointer(probsDropped.pointer) : nil,
+                               dropMask: probsDroppedUsed ? UnsafePointer(probsMask.pointer) : nil,
+                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
+        Linear.backward(dx: dInput, dWeight: p.qkvWeight.gradient(in: attentionGrads),
+                        dBias: p.qkvBias.gradient(in: attentionGrads), dy: s.dQKV.pointer, x: x,
+                        weight: p.qkvWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: 3 * d)
+        profiler?.end()
+    }
+}

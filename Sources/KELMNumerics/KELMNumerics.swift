@@ -1,1 +1,0 @@
-// KELMNumerics: see DESIGN §1.

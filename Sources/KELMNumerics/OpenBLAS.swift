@@ -1,0 +1,69 @@
+import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// OpenBLAS's run-time facts and the core-type fix of DESIGN §8.
+public enum OpenBLAS {
+    /// The kernel family OpenBLAS chose at load time (e.g. "SkylakeX", "Haswell", "Prescott").
+    public static var coreName: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// The build configuration string (version, DYNAMIC_ARCH, threading).
+    public static var configuration: String {
+        guard let p = openblas_get_config() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+
+    /// The `OPENBLAS_CORETYPE` this CPU should use: "SkylakeX" with AVX-512 (F, BW, DQ, VL),
+    /// "Haswell" with AVX2 and FMA, nil otherwise (OpenBLAS's own choice is then kept).
+    /// `cpuFlags` defaults to the flags line of /proc/cpuinfo.
+    public static func recommendedCoreType(cpuFlags: Set<String>? = nil) -> String? {
+        let flags = cpuFlags ?? readCPUFlags()
+        if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
+    static func readCPUFlags() -> Set<String> {
+        guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
+        defer { fclose(f) }
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            guard let line else { break }
+            let s = String(cString: line)
+            if s.hasPrefix("flags") || s.hasPrefix("Features") {
+                guard let colon = s.firstIndex(of: ":") else { continue }
+                return Set(s[s.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
+            }
+        }
+        return []
+    }
+
+    /// DESIGN §8: OpenBLAS reads `OPENBLAS_CORETYPE` when the library loads, so the variable
+    /// must be in the environment before the process starts. When the user has not set it and
+    /// this CPU has a known fast kernel, set it and re-execute this program (same arguments,
+    /// same environment otherwise). Call first thing in `main`, before `MPI_Init`.
+    /// Returns normally when nothing needs doing or when re-executing is impossible.
+    public static func ensureCoreTypeOrReexecute() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, let core = recommendedCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        // Marks the re-executed process, so a failing exec can never loop.
+        setenv("KELM_OPENBLAS_REEXEC", "1", 1)
+        let argv = CommandLine.unsafeArgv
+        execv("/proc/self/exe", argv)
+        // execv returns only on failure: continue with the slow kernels rather than stop.
+        let message = "kelm-dist: warning: could not re-execute with OPENBLAS_CORETYPE=\(core) (errno \(errno)); sgemm will be slow\n"
+        fputs(message, stderr)
+    }
+}

@@ -1,0 +1,100 @@
+import XCTest
+import KELMModel
+import KELMNumerics
+import KELMTestSupport
+
+/// The whole masked LM's backward against finite differences, every parameter tensor.
+final class BertGradientTests: XCTestCase {
+    static let config = BertConfig(vocabSize: 23, hiddenSize: 8, numLayers: 2, numHeads: 2, ffnSize: 12,
+                                   maxPositions: 10, typeVocabSize: 2, padTokenId: 0,
+                                   hiddenDropout: 0.1, attentionDropout: 0.1)
+
+    /// Two segments of 6 tokens, the second padded after 4; three labelled positions.
+    static func makeBatch() -> TokenBatch {
+        let batch = TokenBatch(capacityBatch: 2, capacityTokens: 6)
+        let ids: [Int32] = [2, 7, 9, 4, 11, 3,  2, 5, 19, 3, 0, 0]
+        let mask: [Int32] = [1, 1, 1, 1, 1, 1,  1, 1, 1, 1, 0, 0]
+        for i in 0..<12 {
+            batch.inputIds.pointer[i] = ids[i]
+            batch.attentionMask.pointer[i] = mask[i]
+            batch.labels.pointer[i] = -100
+        }
+        batch.labels.pointer[2] = 13
+        batch.labels.pointer[4] = 6
+        batch.labels.pointer[7] = 21
+        batch.sampleIndices[0] = 100
+        batch.sampleIndices[1] = 101
+        return batch
+    }
+
+    func checkAllParameters(mode: ForwardMode, logits: LogitPositions) throws {
+        let c = Self.config
+        let model = try BertMaskedLM(config: c, maxBatch: 2, maxTokens: 6, logits: logits)
+        try model.initializeParameters(seed: 5)
+        // larger weights than N(0, 0.02²) so every path carries signal
+        var rng = TestRandom(seed: 6)
+        for e in model.store.table.entries {
+            let p = e.ref.pointer(in: model.store.values.pointer)
+            for i in 0..<e.count { p[i] += rng.normal(0.3) }
+        }
+        let batch = Self.makeBatch()
+        func loss() -> Double { model.forward(batch, mode: mode).meanLoss }
+        let out = model.forward(batch, mode: mode)
+        XCTAssertEqual(out.count, 3)
+        model.store.zeroGrads()
+        model.backward(batch, scale: Float(1.0 / Double(out.count)), sinks: .all(model.store.grads.pointer))
+        let check = GradientCheck(eps: 1e-2, absoluteTolerance: 2e-3, relativeTolerance: 3e-2, maxChecks: 24)
+        for e in model.store.table.entries {
+            let r = check.check(e.name, x: e.ref.pointer(in: model.store.values.pointer), count: e.count,
+                                analytic: e.ref.pointer(in: model.store.grads.pointer), loss: loss)
+            XCTAssertTrue(r.passed, r.description)
+        }
+        // [PAD] row: only the tied decoder contributes
+        let padGrad = try model.store.grads("lm.embeddings.word_embeddings.weight")
+        XCTAssertTrue((0..<c.hiddenSize).contains { padGrad[$0] != 0 }, "decoder gives the pad row a gradient")
+    }
+
+    func testGradientsWithoutDropout() throws {
+        try checkAllParameters(mode: .inference, logits: .masked)
+    }
+
+    func testGradientsWithDropout() throws {
+        try checkAllParameters(mode: ForwardMode(dropout: true, seed: 3, epoch: 1), logits: .masked)
+    }
+
+    func testAllPositionsGivesSameLossAndGradients() throws {
+        let c = Self.config
+        let a = try BertMaskedLM(config: c, maxBatch: 2, maxTokens: 6, logits: .masked)
+        let b = try BertMaskedLM(config: c, maxBatch: 2, maxTokens: 6, logits: .all)
+        try a.initializeParameters(seed: 1)
+        try b.initializeParameters(seed: 1)
+        let batch = Self.makeBatch()
+        let oa = a.forward(batch, mode: .inference), ob = b.forward(batch, mode: .inference)
+        XCTAssertEqual(oa.lossSum, ob.lossSum, accuracy: 1e-5)
+        XCTAssertEqual(b.head.selectedRows, 12)
+        XCTAssertEqual(a.head.selectedRows, 3)
+        a.backward(batch, scale: 1, sinks: .all(a.store.grads.pointer))
+        b.backward(batch, scale: 1, sinks: .all(b.store.grads.pointer))
+        let ga = a.store.grads.toArray(), gb = b.store.grads.toArray()
+        for i in 0..<ga.count { XCTAssertEqual(ga[i], gb[i], accuracy: 1e-6) }
+    }
+
+    func testFrozenGroupsGetNoGradient() throws {
+        let c = Self.config
+        let model = try BertMaskedLM(config: c, maxBatch: 2, maxTokens: 6)
+        try model.initializeParameters(seed: 2)
+        let batch = Self.makeBatch()
+        let g = model.store.grads.pointer
+        _ = model.forward(batch, mode: .inference)
+        model.backward(batch, scale: 1, sinks: GradientSinks(embeddings: nil, attention: nil, ffn: g, heads: g))
+        for e in model.store.table.entries {
+            let grads = UnsafeBufferPointer(start: e.ref.pointer(in: g), count: e.count)
+            let frozen = e.name.hasPrefix("lm.embeddings.") || e.name.contains(".attention.")
+            if frozen {
+                XCTAssertTrue(grads.allSatisfy { $0 == 0 }, "\(e.name) is frozen")
+            } else if e.name.contains("intermediate.dense.weight") {
+                XCTAssertTrue(grads.contains { $0 != 0 }, "\(e.name) must still get a gradient")
+            }
+        }
+    }
+}
