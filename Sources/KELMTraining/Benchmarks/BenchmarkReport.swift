@@ -1,0 +1,23 @@
+import Foundation
+
+extension LMBenchmark.Result {
+    /// A human-readable summary: throughput, FLOP rate against the sgemm peak, and the time
+    /// of each phase with its share of the step.
+    public var report: String {
+        var lines: [String] = []
+        lines.append(String(format: "masked-LM step: batch %d × %d tokens, logits at %d rows, %d thread(s), OpenBLAS %@",
+                            batch, tokens, logit_rows, threads, openblas_core))
+        lines.append(String(format: "  %.1f tokens/s   %.4f s/step   %.2f GFLOP/step", tokens_per_s, sec_per_step, gflop_per_step))
+        lines.append(String(format: "  %.1f GFLOP/s = %.1f%% of the sgemm peak %.1f GFLOP/s on the step's shapes",
+                            gflops, 100 * fraction_of_peak, sgemm_peak_gflops))
+        for m in sgemm_shapes {
+            lines.append(String(format: "    sgemm %dx%dx%d: %.1f GFLOP/s", m.shape.m, m.shape.k, m.shape.n, m.gflops))
+        }
+        lines.append("  phase          s/step   share")
+        for (name, s) in phase_seconds.sorted(by: { $0.value > $1.value }) {
+            lines.append(String(format: "  %-12@ %8.4f  %5.1f%%", name as NSString, s, 100 * (phase_fraction[name] ?? 0)))
+        }
+        lines.append(String(format: "  final loss %.4f", final_loss))
+        return lines.joined(separator: "\n")
+    }
+}

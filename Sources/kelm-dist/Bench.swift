@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training-step throughput (release build).",
+        subcommands: [BenchLM.self])
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct Debug: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the machine and the program's pieces.",
+        subcommands: [DebugBLAS.self])
+}
