@@ -1,1 +1,0 @@
-// KELMMPI: see DESIGN §1.

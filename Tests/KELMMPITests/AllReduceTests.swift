@@ -1,0 +1,114 @@
+import KELMMPI
+import XCTest
+
+/// In-place all-reduce (blocking and non-blocking) of every MPIScalar type. Rank r contributes
+/// values built from r + 1, so the expected results follow from the world size alone.
+final class AllReduceTests: XCTestCase {
+    func testSumOfFloatBuffer() throws {
+        let world = try worldCommunicator()
+        let count = 1000
+        var values = (0 ..< count).map { Float(world.rank + 1) * Float($0 + 1) }
+        try world.allReduce(&values, op: .sum)
+        let s = Float(triangular(world.size))
+        for i in 0 ..< count {
+            XCTAssertEqual(values[i], s * Float(i + 1), "element \(i)")
+        }
+    }
+
+    func testMaxAndMinOfDoubleBuffer() throws {
+        let world = try worldCommunicator()
+        var maxima = (0 ..< 17).map { Double(world.rank + 1) + 0.25 * Double($0) }
+        try world.allReduce(&maxima, op: .max)
+        XCTAssertEqual(maxima, (0 ..< 17).map { Double(world.size) + 0.25 * Double($0) })
+
+        var minima = (0 ..< 17).map { -Double(world.rank + 1) * Double($0 + 1) }
+        try world.allReduce(&minima, op: .min)
+        XCTAssertEqual(minima, (0 ..< 17).map { -Double(world.size) * Double($0 + 1) })
+    }
+
+    func testSumMaxMinOfInt32() throws {
+        let world = try worldCommunicator()
+        var sums = [Int32(world.rank + 1), Int32(-(world.rank + 1)), 7]
+        try world.allReduce(&sums, op: .sum)
+        let s = Int32(triangular(world.size))
+        XCTAssertEqual(sums, [s, -s, 7 * Int32(world.size)])
+
+        // The buffer-pointer form, as the gradient reducer uses it.
+        var maxima = [Int32(world.rank) - 1000, Int32(world.rank)]
+        try maxima.withUnsafeMutableBufferPointer { try world.allReduce($0, op: .max) }
+        XCTAssertEqual(maxima, [Int32(world.size - 1) - 1000, Int32(world.size - 1)])
+        XCTAssertEqual(try world.allReduce(Int32(world.rank) - 1000, op: .min), -1000)
+    }
+
+    func testInt64ValuesAbove32Bits() throws {
+        let world = try worldCommunicator()
+        let big = Int64(1) << 40
+        var values = (0 ..< 5).map { big * Int64(world.rank + 1) + Int64($0) }
+        var maxima = values
+        try world.allReduce(&values, op: .sum)
+        try world.allReduce(&maxima, op: .max)
+        let n = Int64(world.size)
+        for i in 0 ..< 5 {
+            XCTAssertEqual(values[i], big * Int64(triangular(world.size)) + n * Int64(i))
+            XCTAssertEqual(maxima[i], big * n + Int64(i))
+        }
+        XCTAssertGreaterThan(values[0], Int64(UInt32.max))
+    }
+
+    func testUInt8SumAndMax() throws {
+        let world = try worldCommunicator()
+        var ones: [UInt8] = [1, 2]
+        try world.allReduce(&ones, op: .sum)
+        XCTAssertEqual(ones, [UInt8(world.size % 256), UInt8((2 * world.size) % 256)])
+        XCTAssertEqual(try world.allReduce(UInt8(world.rank % 200), op: .max), UInt8((world.size - 1) % 200))
+    }
+
+    func testEmptyBufferIsANoOp() throws {
+        let world = try worldCommunicator()
+        var empty: [Float] = []
+        try world.allReduce(&empty, op: .sum)
+        XCTAssertEqual(empty, [])
+    }
+
+    func testScalarAllReduce() throws {
+        let world = try worldCommunicator()
+        XCTAssertEqual(try world.allReduce(Double(world.rank + 1), op: .sum), Double(triangular(world.size)))
+        XCTAssertEqual(try world.allReduce(Int64(world.rank), op: .max), Int64(world.size - 1))
+        XCTAssertEqual(try world.allReduce(Float(world.rank), op: .min), 0)
+    }
+
+    /// Two buckets in flight at once, as the gradient reducer will do.
+    func testNonBlockingAllReduceOfTwoBuckets() throws {
+        let world = try worldCommunicator()
+        var first = (0 ..< 4096).map { Float(world.rank + 1) * Float($0 % 13) }
+        var second = (0 ..< 100).map { Double(world.rank) + Double($0) }
+        try first.withUnsafeMutableBufferPointer { firstBuffer in
+            try second.withUnsafeMutableBufferPointer { secondBuffer in
+                let a = try world.startAllReduce(firstBuffer, op: .sum)
+                let b = try world.startAllReduce(secondBuffer, op: .max)
+                var polls = 0
+                while try !b.test() { polls += 1 }
+                XCTAssertTrue(b.isComplete)
+                try a.wait()
+                XCTAssertTrue(a.isComplete)
+                try a.wait() // waiting again does nothing
+                XCTAssertTrue(try a.test())
+            }
+        }
+        let s = Float(triangular(world.size))
+        for i in 0 ..< first.count {
+            XCTAssertEqual(first[i], s * Float(i % 13), "element \(i)")
+        }
+        XCTAssertEqual(second, (0 ..< 100).map { Double(world.size - 1) + Double($0) })
+    }
+
+    /// A request dropped while pending is completed by its deinit.
+    func testDroppedRequestCompletesInDeinit() throws {
+        let world = try worldCommunicator()
+        var values = [Int32(world.rank + 1)]
+        try values.withUnsafeMutableBufferPointer { buffer in
+            _ = try world.startAllReduce(buffer, op: .sum)
+        }
+        XCTAssertEqual(values, [Int32(triangular(world.size))])
+    }
+}
