@@ -1,1 +1,0 @@
-// KELMCheckpoint: see DESIGN §1.
