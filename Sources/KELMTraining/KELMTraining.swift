@@ -1,1 +1,0 @@
-// KELMTraining: see DESIGN §1.
