@@ -50,7 +50,8 @@ let package = Package(
         .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5"]),
-        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining"]),
+        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMTestSupport"]),
+        .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics"]),
     ],
     swiftLanguageModes: [.v5]
 )

