@@ -42,15 +42,15 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")]),
 
         // Finite-difference checks and test data shared by the test targets.
-        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics"], path: "Tests/KELMTestSupport"),
+        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5"], path: "Tests/KELMTestSupport"),
 
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
         .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5"]),
-        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMTestSupport"]),
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
+        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),
         .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics"]),
     ],
     swiftLanguageModes: [.v5]

@@ -61,10 +61,20 @@ public enum HuggingFaceBert {
 
     /// Reads a Hugging Face `config.json` of a BERT model into our architecture description.
     public static func readConfig(_ url: URL) throws -> BertConfig {
-        let file = url.path
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw HuggingFaceImportError.unreadableConfig(file: url.path, reason: "\(error)")
+        }
+        return try parseConfig(data, file: url.path)
+    }
+
+    /// Parses the JSON of a Hugging Face BERT configuration; `file` names it in errors.
+    public static func parseConfig(_ data: Data, file: String) throws -> BertConfig {
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+            object = try JSONSerialization.jsonObject(with: data)
         } catch {
             throw HuggingFaceImportError.unreadableConfig(file: file, reason: "\(error)")
         }
@@ -138,9 +148,11 @@ public enum HuggingFaceBert {
             filled.insert(name)
             report.loaded.append(name)
         }
+        let prefixed = file.names.contains { $0.hasPrefix("bert.") }
         for e in store.table.entries where !filled.contains(e.name) {
             if e.name.hasPrefix("lm.") {
-                throw HuggingFaceImportError.missingTensor(file: file.path, name: huggingFaceName(for: e.name) ?? e.name)
+                let expected = prefixed ? "bert." + e.name.dropFirst(3) : String(e.name.dropFirst(3))
+                throw HuggingFaceImportError.missingTensor(file: file.path, name: expected)
             }
             if e.name.hasPrefix("mlm.") { report.notInFile.append(e.name) }
         }
