@@ -14,6 +14,7 @@ static inline hid_t kelm_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t kelm_h5t_native_int32(void) { return H5T_NATIVE_INT32; }
 static inline hid_t kelm_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t kelm_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t kelm_h5t_native_uint64(void) { return H5T_NATIVE_UINT64; }
 static inline hid_t kelm_h5t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
 static inline hid_t kelm_h5t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
 static inline hid_t kelm_h5t_std_i32le(void) { return H5T_STD_I32LE; }
@@ -23,5 +24,6 @@ static inline size_t kelm_h5t_variable(void) { return H5T_VARIABLE; }
 static inline hid_t kelm_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t kelm_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t kelm_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t kelm_h5p_attribute_create(void) { return H5P_ATTRIBUTE_CREATE; }
 static inline hid_t kelm_h5e_default(void) { return H5E_DEFAULT; }
 #endif

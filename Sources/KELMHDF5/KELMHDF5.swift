@@ -1,1 +1,0 @@
-// KELMHDF5: see DESIGN §1.
