@@ -100,6 +100,7 @@ public struct ParameterTable: Equatable, Sendable {
     }
 
     /// A LayerNorm's weight (ones) and bias (zeros), neither decayed, as `<prefix>.weight`, `<prefix>.bias`.
+    @discardableResult
     public mutating func addLayerNorm(_ prefix: String, width: Int) throws -> (weight: ParameterRef, bias: ParameterRef) {
         let w = try add(prefix + ".weight", shape: [width], initialization: .ones, weightDecay: false)
         let b = try add(prefix + ".bias", shape: [width], initialization: .zeros, weightDecay: false)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Compares tensors with a reference, the way llm.c checks against PyTorch: every tensor is
 /// compared, and the report names the worst one and its largest error.
 public struct TensorComparison: CustomStringConvertible {
