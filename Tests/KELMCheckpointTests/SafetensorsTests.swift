@@ -123,7 +123,7 @@ final class SafetensorsTests: XCTestCase {
         try buffer.withUnsafeMutableBufferPointer { try f.read("a.big", into: $0) }
         XCTAssertEqual(buffer, big)
         // Data packed in name order (single dtype), contiguous, starting at 0.
-        let ordered = f.names.map { try! f.info($0) }.sorted { $0.dataOffsets.lowerBound < $1.dataOffsets.lowerBound }
+        let ordered = try f.names.map { try f.info($0) }.sorted { $0.dataOffsets.lowerBound < $1.dataOffsets.lowerBound }
         XCTAssertEqual(ordered.map(\.name), f.names)
         XCTAssertEqual(f.fileSize, f.dataStart + ordered.map(\.byteCount).reduce(0, +))
     }
