@@ -29,15 +29,17 @@ let package = Package(
         .target(name: "KELMNumerics", dependencies: ["CBLAS"]),
         // BERT (and later GNN, MInt, heads, objectives).
         .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
+        // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
+        .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
         // Checkpoints, Hugging Face import/export.
         .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint",
+                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kelm-dist",
-                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel",
+                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
@@ -48,6 +50,8 @@ let package = Package(
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
         .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "KELMDataTests", dependencies: ["KELMData", "KELMHDF5", "KELMNumerics", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),
