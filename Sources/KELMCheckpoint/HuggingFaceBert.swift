@@ -38,6 +38,9 @@ public enum HuggingFaceBert {
     public static func mapping(forHuggingFace name: String) -> Mapping? {
         var n = name
         if n.hasPrefix("bert.") { n.removeFirst(5) }
+        // Original BERT checkpoints name LayerNorm parameters gamma/beta (transformers renames them on load).
+        if n.hasSuffix("LayerNorm.gamma") { n = n.dropLast("gamma".count) + "weight" }
+        if n.hasSuffix("LayerNorm.beta") { n = n.dropLast("beta".count) + "bias" }
         if n.hasPrefix("pooler.") || n == "embeddings.position_ids" || n.hasPrefix("cls.seq_relationship.")
             || n.hasPrefix("cls.predictions.decoder.") {
             return .ignored

@@ -57,8 +57,9 @@ public enum OpenBLAS {
     /// Returns normally when nothing needs doing or when re-executing is impossible.
     public static func ensureCoreTypeOrReexecute() {
         guard getenv("OPENBLAS_CORETYPE") == nil, let core = recommendedCoreType() else { return }
+        // The re-executed process finds the variable set and goes on: no loop is possible.
         setenv("OPENBLAS_CORETYPE", core, 1)
-        // Marks the re-executed process, so a failing exec can never loop.
+        // Tells the re-executed process (and `debug blas`) that the variable was set here.
         setenv("KELM_OPENBLAS_REEXEC", "1", 1)
         let argv = CommandLine.unsafeArgv
         execv("/proc/self/exe", argv)

@@ -29,6 +29,14 @@ struct BenchLM: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard tokens >= 3 && tokens <= 512 else { throw ValidationError("--tokens must be in 3...512 (the MiniLM's positions)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
     func run() throws {
         var options = LMBenchmark.Options()
         options.allPositions = allPositions

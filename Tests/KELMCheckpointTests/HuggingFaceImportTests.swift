@@ -19,6 +19,10 @@ final class HuggingFaceImportTests: XCTestCase {
         XCTAssertEqual(HuggingFaceBert.mapping(forHuggingFace: "cls.predictions.transform.LayerNorm.weight"),
                        M.parameter("mlm.transform.LayerNorm.weight"))
         XCTAssertEqual(HuggingFaceBert.mapping(forHuggingFace: "cls.predictions.bias"), M.parameter("mlm.bias"))
+        XCTAssertEqual(HuggingFaceBert.mapping(forHuggingFace: "bert.encoder.layer.0.attention.output.LayerNorm.gamma"),
+                       M.parameter("lm.encoder.layer.0.attention.output.LayerNorm.weight"))
+        XCTAssertEqual(HuggingFaceBert.mapping(forHuggingFace: "bert.embeddings.LayerNorm.beta"),
+                       M.parameter("lm.embeddings.LayerNorm.bias"))
         for ignored in ["bert.pooler.dense.weight", "embeddings.position_ids", "cls.predictions.decoder.weight",
                         "cls.predictions.decoder.bias", "cls.seq_relationship.weight"] {
             XCTAssertEqual(HuggingFaceBert.mapping(forHuggingFace: ignored), M.ignored, ignored)

@@ -98,3 +98,32 @@ final class BertGradientTests: XCTestCase {
         }
     }
 }
+
+/// Hugging Face's `padding_idx`: a `[PAD]` token inside the attended text still gives its
+/// embedding row no gradient from the input side.
+final class PadRowTests: XCTestCase {
+    func testPadTokenAtRealPositionGetsNoInputGradient() throws {
+        let c = BertConfig(vocabSize: 7, hiddenSize: 4, numLayers: 0, numHeads: 2, ffnSize: 8, maxPositions: 4,
+                           hiddenDropout: 0, attentionDropout: 0)
+        var table = ParameterTable()
+        let p = try BertEmbeddings.Parameters(&table, config: c)
+        let store = ParameterStore(table: table)
+        store.initialize(seed: 1)
+        let embeddings = BertEmbeddings(p, config: c, maxRows: 4)
+        let batch = TokenBatch(capacityBatch: 1, capacityTokens: 4)
+        for (i, id) in [2, 0, 5, 0].enumerated() {
+            batch.inputIds.pointer[i] = Int32(id)
+            batch.attentionMask.pointer[i] = 1
+        }
+        embeddings.forward(batch: batch, params: store.values.pointer, mode: .inference)
+        var rng = TestRandom(seed: 2)
+        let dOut = rng.buffer(16)
+        embeddings.backward(dOutput: dOut.pointer, batch: batch, params: store.values.pointer, grads: store.grads.pointer)
+        let word = try store.grads("lm.embeddings.word_embeddings.weight")
+        XCTAssertTrue((0..<4).allSatisfy { word[$0] == 0 }, "[PAD] row")
+        XCTAssertTrue((0..<4).contains { word[5 * 4 + $0] != 0 }, "a real token's row")
+        // the positions of the pad tokens still get their gradient
+        let pos = try store.grads("lm.embeddings.position_embeddings.weight")
+        XCTAssertTrue((0..<4).contains { pos[1 * 4 + $0] != 0 })
+    }
+}

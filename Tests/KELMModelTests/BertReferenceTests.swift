@@ -7,7 +7,7 @@ import KELMTestSupport
 import XCTest
 
 /// Our BERT masked LM against Hugging Face `BertForMaskedLM` (fixture bert_tiny.h5): logits,
-/// hidden states, loss, every parameter gradient, and two AdamW steps.
+/// hidden states, loss and every parameter gradient (AdamW steps: KELMTrainingTests/AdamWReferenceTests).
 final class BertReferenceTests: XCTestCase {
     struct Loaded {
         let model: BertMaskedLM

@@ -118,8 +118,8 @@ final class KernelGradientTests: XCTestCase {
         }
         let ctx = FlatBuffer(count: B * T * d), r = rng.buffer(ctx.count)
         func loss() -> Double {
-            SelfAttention.forward(ctx: ctx.pointer, probs: probs.pointer, dropped: dropout ? dropped.pointer : nil,
-                                  dropMask: dropout ? UnsafePointer(dmask.pointer) : nil, qkv: qkv.pointer,
+            SelfAttention.forward(ctx: ctx.pointer, probs: probs.pointer,
+                                  dropout: dropout ? (UnsafePointer(dmask.pointer), dropped.pointer) : nil, qkv: qkv.pointer,
                                   keyMask: mask.pointer, batch: B, tokens: T, heads: H, headDim: dh)
             return weightedSum(ctx.pointer, r.pointer, count: ctx.count)
         }
@@ -135,8 +135,7 @@ final class KernelGradientTests: XCTestCase {
         }
         let dqkv = FlatBuffer(count: qkv.count), scratch = FlatBuffer(count: T * T)
         SelfAttention.backward(dqkv: dqkv.pointer, scratch: scratch.pointer, dctx: r.pointer, qkv: qkv.pointer,
-                               probs: probs.pointer, dropped: dropout ? UnsafePointer(dropped.pointer) : nil,
-                               dropMask: dropout ? UnsafePointer(dmask.pointer) : nil,
+                               probs: probs.pointer, dropout: dropout ? (UnsafePointer(dmask.pointer), dropped.pointer) : nil,
                                batch: B, tokens: T, heads: H, headDim: dh)
         let check = GradientCheck(maxChecks: 200)
         assertPasses(check.check("attention dqkv (dropout \(dropout))", x: qkv.pointer, count: qkv.count,
@@ -234,5 +233,71 @@ final class KernelGradientTests: XCTestCase {
         let dx = FlatBuffer(count: n)
         Dropout.backward(dx: dx.pointer, dy: r.pointer, mask: mask.pointer, count: n)
         assertPasses(fd.check("dropout", x: x.pointer, count: n, analytic: dx.pointer, loss: loss))
+    }
+}
+
+/// Every backward adds into its gradient buffers (micro-batches accumulate): a second call on
+/// the same inputs adds the same amount again.
+final class BackwardAccumulatesTests: XCTestCase {
+    /// Runs `backward` into buffers holding `start`, twice, and checks start + 2·(single call).
+    func assertAccumulates(_ label: String, _ buffers: [FlatBuffer], _ backward: () -> Void,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        var rng = TestRandom(seed: 99)
+        let starts = buffers.map { b -> [Float] in rng.fill(b.pointer, count: b.count); return b.toArray() }
+        backward()
+        let once = buffers.map { $0.toArray() }
+        backward()
+        for (k, b) in buffers.enumerated() {
+            for i in 0..<b.count {
+                let expected = starts[k][i] + 2 * (once[k][i] - starts[k][i])
+                XCTAssertEqual(b.pointer[i], expected, accuracy: 1e-4, "\(label) buffer \(k)[\(i)]", file: file, line: line)
+            }
+        }
+    }
+
+    func testAllKernels() {
+        var rng = TestRandom(seed: 1)
+        let rows = 3, width = 5
+        let x = rng.buffer(rows * width), dy = rng.buffer(rows * width), w = rng.buffer(width, mean: 1), b = rng.buffer(width)
+        let y = FlatBuffer(count: x.count), mean = FlatBuffer(count: rows), rstd = FlatBuffer(count: rows)
+        LayerNorm.forward(y: y.pointer, mean: mean.pointer, rstd: rstd.pointer, x: x.pointer, weight: w.pointer,
+                          bias: b.pointer, rows: rows, width: width, eps: 1e-5)
+        let dx = FlatBuffer(count: x.count), dw = FlatBuffer(count: width), db = FlatBuffer(count: width)
+        assertAccumulates("layernorm", [dx, dw, db]) {
+            LayerNorm.backward(dx: dx.pointer, dWeight: dw.pointer, dBias: db.pointer, dy: dy.pointer, x: x.pointer,
+                               mean: mean.pointer, rstd: rstd.pointer, weight: w.pointer, rows: rows, width: width)
+        }
+        let W = rng.buffer(4 * width), dW = FlatBuffer(count: W.count), dB4 = FlatBuffer(count: 4), dy4 = rng.buffer(rows * 4)
+        assertAccumulates("linear", [dx, dW, dB4]) {
+            Linear.backward(dx: dx.pointer, dWeight: dW.pointer, dBias: dB4.pointer, dy: dy4.pointer, x: x.pointer,
+                            weight: W.pointer, rows: rows, inFeatures: width, outFeatures: 4)
+        }
+        assertAccumulates("gelu", [dx]) { GELU.backward(dx: dx.pointer, dy: dy.pointer, x: x.pointer, count: x.count) }
+        assertAccumulates("relu", [dx]) { ReLU.backward(dx: dx.pointer, dy: dy.pointer, x: x.pointer, count: x.count) }
+        assertAccumulates("dropout", [dx]) { Dropout.backward(dx: dx.pointer, dy: dy.pointer, mask: w.pointer, count: width) }
+        let ids = IndexBuffer(count: rows)
+        for (i, v) in [1, 0, 3].enumerated() { ids.pointer[i] = Int32(v) }
+        let table = FlatBuffer(count: 4 * width)
+        assertAccumulates("embedding", [table]) {
+            Embedding.backward(dTable: table.pointer, dOut: dy.pointer, ids: ids.pointer, rows: rows, width: width, skipId: 0)
+        }
+        let labels = IndexBuffer(count: rows)
+        for (i, v) in [2, -100, 4].enumerated() { labels.pointer[i] = Int32(v) }
+        let probs = FlatBuffer(count: x.count)
+        _ = CrossEntropy.forward(probs: probs.pointer, logits: x.pointer, labels: labels.pointer, rows: rows, classes: width)
+        assertAccumulates("cross-entropy", [dx]) {
+            CrossEntropy.backward(dLogits: dx.pointer, probs: probs.pointer, labels: labels.pointer, rows: rows, classes: width, scale: 0.7)
+        }
+        let B = 1, T = 3, H = 1, dh = 2
+        let qkv = rng.buffer(B * T * 3 * H * dh), mask = IndexBuffer(count: T)
+        for t in 0..<T { mask.pointer[t] = 1 }
+        let attnProbs = FlatBuffer(count: T * T), ctx = FlatBuffer(count: T * dh), dctx = rng.buffer(T * dh)
+        SelfAttention.forward(ctx: ctx.pointer, probs: attnProbs.pointer, dropout: nil, qkv: qkv.pointer,
+                              keyMask: mask.pointer, batch: B, tokens: T, heads: H, headDim: dh)
+        let dqkv = FlatBuffer(count: qkv.count), scratch = FlatBuffer(count: T * T)
+        assertAccumulates("attention", [dqkv]) {
+            SelfAttention.backward(dqkv: dqkv.pointer, scratch: scratch.pointer, dctx: dctx.pointer, qkv: qkv.pointer,
+                                   probs: attnProbs.pointer, dropout: nil, batch: B, tokens: T, heads: H, headDim: dh)
+        }
     }
 }

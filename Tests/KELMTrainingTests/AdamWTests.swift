@@ -16,14 +16,15 @@ final class AdamWTests: XCTestCase {
         let start = params.toArray()
         let hyper = AdamW.Hyperparameters(beta1: 0.9, beta2: 0.99, eps: 1e-6, weightDecay: 0.1)
         let opt = AdamW(table: table, hyper: hyper)
-        let lrs: [Float] = [1e-2, 3e-2, 0]
+        let lrs: [Float] = [1e-2, 3e-2, 5e-2]
+        let frozenFlags = [false, false, true]
         var p = start.map(Double.init), m = [Double](repeating: 0, count: p.count), v = m
         for t in 1...3 {
             rng.fill(grads.pointer, count: grads.count)
-            opt.update(params: params, grads: grads, learningRates: lrs)
+            opt.update(params: params, grads: grads, learningRates: lrs, frozen: frozenFlags)
             for (ei, e) in table.entries.enumerated() {
                 let lr = Double(lrs[ei])
-                if lr == 0 { continue }
+                if frozenFlags[ei] { continue }
                 for j in e.offset..<(e.offset + e.count) {
                     let g = Double(grads.pointer[j])
                     if e.weightDecay { p[j] *= 1 - lr * 0.1 }
@@ -37,12 +38,27 @@ final class AdamWTests: XCTestCase {
         }
         XCTAssertEqual(opt.step, 3)
         for j in 0..<p.count { XCTAssertEqual(Double(params.pointer[j]), p[j], accuracy: 1e-5, "element \(j)") }
-        // lr 0: untouched, moments untouched
+        // frozen: untouched, moments untouched
         let frozen = try table.entry(named: "frozen")
         for j in frozen.offset..<(frozen.offset + frozen.count) {
             XCTAssertEqual(params.pointer[j], start[j])
             XCTAssertEqual(opt.expAvg.pointer[j], 0)
         }
+    }
+
+    /// A learning rate of 0 leaves parameters alone but updates the moments (as PyTorch does).
+    func testZeroLearningRateStillUpdatesMoments() throws {
+        var table = ParameterTable()
+        try table.addWeight("w", shape: [2])
+        let params = FlatBuffer(count: 2), grads = FlatBuffer(count: 2)
+        params.pointer[0] = 1; params.pointer[1] = 2
+        grads.pointer[0] = 0.5; grads.pointer[1] = -1
+        let opt = AdamW(table: table)
+        opt.update(params: params, grads: grads, learningRates: [0])
+        XCTAssertEqual(params.toArray(), [1, 2])
+        XCTAssertEqual(opt.expAvg.pointer[0], 0.05, accuracy: 1e-7)
+        XCTAssertEqual(opt.expAvgSq.pointer[1], 0.001, accuracy: 1e-7)
+        XCTAssertEqual(opt.step, 1)
     }
 
     /// Biases are not decayed: with zero gradient a bias stays, a weight shrinks by lr·wd.

@@ -43,3 +43,28 @@ public enum LogitPositions: Sendable {
     case masked
     case all
 }
+
+/// A model that cannot be built as asked.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case invalidArchitecture(String)
+    case capacityExceeded(String)
+
+    public var description: String {
+        switch self {
+        case .invalidArchitecture(let m): return "invalid model architecture: \(m)"
+        case .capacityExceeded(let m): return "batch exceeds the model's capacity: \(m)"
+        }
+    }
+}
+
+extension BertConfig {
+    /// Throws `ModelError.invalidArchitecture` naming the first inconsistent value.
+    public func validate(maxTokens: Int) throws {
+        func fail(_ m: String) throws { throw ModelError.invalidArchitecture(m) }
+        if vocabSize < 1 || hiddenSize < 1 || numLayers < 0 || numHeads < 1 || ffnSize < 1 { try fail("sizes must be positive") }
+        if hiddenSize % numHeads != 0 { try fail("hidden size \(hiddenSize) is not a multiple of the head count \(numHeads)") }
+        if padTokenId < 0 || padTokenId >= vocabSize { try fail("pad token id \(padTokenId) outside the vocabulary of \(vocabSize)") }
+        if maxTokens < 1 || maxTokens > maxPositions { try fail("\(maxTokens) tokens per segment, but \(maxPositions) positions") }
+        if !(0..<1).contains(hiddenDropout) || !(0..<1).contains(attentionDropout) { try fail("dropout must be in [0, 1)") }
+    }
+}

@@ -73,6 +73,7 @@ public final class BertEmbeddings {
     /// [rows, d] the output.
     public let output: FlatBuffer
     let scratch: FlatBuffer
+    let dropoutGrad: FlatBuffer
 
     public init(_ p: Parameters, config: BertConfig, maxRows: Int) {
         self.p = p
@@ -84,6 +85,7 @@ public final class BertEmbeddings {
         dropMask = FlatBuffer(count: config.hiddenDropout > 0 ? maxRows * d : 0)
         output = FlatBuffer(count: maxRows * d)
         scratch = FlatBuffer(count: maxRows * d)
+        dropoutGrad = FlatBuffer(count: config.hiddenDropout > 0 ? maxRows * d : 0)
     }
 
     /// output[B·T, d] = Dropout(LN(E_word[ids] + E_pos[t] + E_type[0]))
@@ -113,17 +115,20 @@ public final class BertEmbeddings {
 
     /// Adds the parameter gradients for `dOutput` ([B·T, d]); the `[PAD]` row of the word
     /// embeddings gets none (Hugging Face's `padding_idx`).
-    public func backward(dOutput: UnsafeMutablePointer<Float>, batch: TokenBatch,
+    public func backward(dOutput: UnsafePointer<Float>, batch: TokenBatch,
                          params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>?) {
         guard let grads else { return }
         let d = config.hiddenSize, T = batch.tokens, n = batch.rows
+        var dNorm = dOutput
         if dropoutApplied {
-            for i in 0..<(n * d) { dOutput[i] *= dropMask.pointer[i] }
+            dropoutGrad.pointer.update(repeating: 0, count: n * d)
+            Dropout.backward(dx: dropoutGrad.pointer, dy: dOutput, mask: dropMask.pointer, count: n * d)
+            dNorm = UnsafePointer(dropoutGrad.pointer)
         }
         let dSum = scratch.pointer
         dSum.update(repeating: 0, count: n * d)
         LayerNorm.backward(dx: dSum, dWeight: p.normWeight.pointer(in: grads), dBias: p.normBias.pointer(in: grads),
-                           dy: dOutput, x: sum.pointer, mean: mean.pointer, rstd: rstd.pointer,
+                           dy: dNorm, x: sum.pointer, mean: mean.pointer, rstd: rstd.pointer,
                            weight: p.normWeight.pointer(in: params), rows: n, width: d)
         Embedding.backward(dTable: p.word.pointer(in: grads), dOut: dSum, ids: batch.inputIds.pointer,
                            rows: n, width: d, skipId: Int32(config.padTokenId))

@@ -138,8 +138,7 @@ public final class BertLayer {
                              site: DropoutSite.attentionProbs(index), context: probCtx)
         }
         SelfAttention.forward(ctx: ctx.pointer, probs: probs.pointer,
-                              dropped: probCtx == nil ? nil : probsDropped.pointer,
-                              dropMask: probCtx == nil ? nil : UnsafePointer(probsMask.pointer),
+                              dropout: probCtx == nil ? nil : (UnsafePointer(probsMask.pointer), probsDropped.pointer),
                               qkv: qkv.pointer, keyMask: batch.attentionMask.pointer,
                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
         Linear.forward(y: attnProj.pointer, x: ctx.pointer, weight: p.attnOutWeight.pointer(in: params),
@@ -221,11 +220,9 @@ public final class BertLayer {
         Linear.backward(dx: s.dCtx.pointer, dWeight: p.attnOutWeight.gradient(in: attentionGrads),
                         dBias: p.attnOutBias.gradient(in: attentionGrads), dy: dProj, x: ctx.pointer,
                         weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
-        let probsDroppedUsed = attentionDropoutApplied
         SelfAttention.backward(dqkv: s.dQKV.pointer, scratch: s.dScores.pointer, dctx: s.dCtx.pointer,
                                qkv: qkv.pointer, probs: probs.pointer,
-                               dropped: probsDroppedUsed ? UnsafePointer(probsDropped.pointer) : nil,
-                               dropMask: probsDroppedUsed ? UnsafePointer(probsMask.pointer) : nil,
+                               dropout: attentionDropoutApplied ? (UnsafePointer(probsMask.pointer), probsDropped.pointer) : nil,
                                batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
         Linear.backward(dx: dInput, dWeight: p.qkvWeight.gradient(in: attentionGrads),
                         dBias: p.qkvBias.gradient(in: attentionGrads), dy: s.dQKV.pointer, x: x,

@@ -37,8 +37,8 @@ public final class BertMaskedLM {
     public let maxBatch: Int, maxTokens: Int
 
     public init(config c: BertConfig, maxBatch: Int, maxTokens: Int, logits: LogitPositions = .masked) throws {
-        precondition(c.hiddenSize % c.numHeads == 0, "hidden size must be a multiple of the head count")
-        precondition(maxTokens <= c.maxPositions, "maxTokens exceeds max positions")
+        try c.validate(maxTokens: maxTokens)
+        guard maxBatch >= 1 else { throw ModelError.invalidArchitecture("batch capacity must be at least 1") }
         config = c
         self.maxBatch = maxBatch
         self.maxTokens = maxTokens

@@ -13,12 +13,12 @@ public enum SelfAttention {
     /// ctx[B·T, d] = concat_h (softmax(Q_h K_hᵀ/√headDim, keys masked) ⊙ dropMask) V_h
     /// - Parameters:
     ///   - probs: [B, H, T, T], the softmax output (saved for backward).
-    ///   - dropped: [B, H, T, T], `probs ⊙ dropMask`, required when `dropMask` is given.
-    ///   - dropMask: [B, H, T, T] dropout scale factors, or nil for no dropout.
+    ///   - dropout: nil for no dropout, else `mask` [B, H, T, T] (scale factors) and `dropped`
+    ///     [B, H, T, T] where `probs ⊙ mask` is saved for backward.
     ///   - keyMask: [B, T], nonzero for real tokens.
     public static func forward(
         ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-        dropped: UnsafeMutablePointer<Float>?, dropMask: UnsafePointer<Float>?,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
         qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>,
         batch: Int, tokens: Int, heads: Int, headDim: Int
     ) {
@@ -50,10 +50,10 @@ public enum SelfAttention {
                     for j in 0..<T { row[j] *= inv }
                 }
                 var used = UnsafePointer(p)
-                if let dropMask, let dropped {
+                if let dropout {
                     let o = (b * heads + h) * T * T
-                    Dropout.forward(y: dropped + o, x: p, mask: dropMask + o, count: T * T)
-                    used = UnsafePointer(dropped + o)
+                    Dropout.forward(y: dropout.dropped + o, x: p, mask: dropout.mask + o, count: T * T)
+                    used = UnsafePointer(dropout.dropped + o)
                 }
                 sgemm(.none, .none, m: T, n: headDim, k: T,
                       a: used, lda: T, b: rows + 2 * d + h * headDim, ldb: ld,
@@ -63,12 +63,12 @@ public enum SelfAttention {
     }
 
     /// Adds the gradient with respect to `qkv` into `dqkv` ([B·T, 3d]).
-    /// `scratch` holds T·T floats.
+    /// `scratch` holds T·T floats; `dropout` is what forward was given.
     public static func backward(
         dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
         dctx: UnsafePointer<Float>,
         qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-        dropped: UnsafePointer<Float>?, dropMask: UnsafePointer<Float>?,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
         batch: Int, tokens: Int, heads: Int, headDim: Int
     ) {
         let d = heads * headDim, ld = 3 * d, T = tokens
@@ -80,7 +80,7 @@ public enum SelfAttention {
             for h in 0..<heads {
                 let o = (b * heads + h) * T * T
                 let p = probs + o
-                let used = (dropMask != nil ? dropped! : probs) + o
+                let used = UnsafePointer(dropout?.dropped ?? UnsafeMutablePointer(mutating: probs)) + o
                 // dPd = dctx_h · V_hᵀ ; dV_h += Pdᵀ · dctx_h
                 sgemm(.none, .transposed, m: T, n: T, k: headDim,
                       a: dc + h * headDim, lda: d, b: rows + 2 * d + h * headDim, ldb: ld,
@@ -88,8 +88,8 @@ public enum SelfAttention {
                 sgemm(.transposed, .none, m: T, n: headDim, k: T,
                       a: used, lda: T, b: dc + h * headDim, ldb: d,
                       beta: 1, c: drows + 2 * d + h * headDim, ldc: ld)
-                if let dropMask {
-                    let m = dropMask + o
+                if let dropout {
+                    let m = dropout.mask + o
                     for i in 0..<(T * T) { scratch[i] *= m[i] }
                 }
                 // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale

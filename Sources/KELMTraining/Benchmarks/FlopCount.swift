@@ -10,8 +10,10 @@ public struct LMFlopCount: Equatable, Sendable {
     public var backward: Double
     public var total: Double { forward + backward }
 
+    /// `frozenEmbeddings` also freezes the tied decoder (d·V); `frozenHeads` the MLM transform (d²).
     public init(config c: BertConfig, batch: Int, tokens: Int, logitRows: Int,
-                frozenAttention: Bool = false, frozenFFN: Bool = false, frozenHeads: Bool = false) {
+                frozenEmbeddings: Bool = false, frozenAttention: Bool = false, frozenFFN: Bool = false,
+                frozenHeads: Bool = false) {
         let n = Double(batch * tokens), d = Double(c.hiddenSize), ff = Double(c.ffnSize), V = Double(c.vocabSize)
         let L = Double(c.numLayers)
         let attnWeights = 4 * d * d            // query, key, value, output
@@ -21,7 +23,7 @@ public struct LMFlopCount: Equatable, Sendable {
         var b = L * ((frozenAttention ? 2 : 4) * attnWeights * n + (frozenFFN ? 2 : 4) * ffnWeights * n + 2 * attnCore)
         let m = Double(logitRows)
         f += 2 * (d * d + d * V) * m
-        b += (frozenHeads ? 2 : 4) * (d * d + d * V) * m
+        b += ((frozenHeads ? 2 : 4) * d * d + (frozenEmbeddings ? 2 : 4) * d * V) * m
         forward = f
         backward = b
     }

@@ -41,18 +41,21 @@ public final class AdamW {
     /// Restores the step counter (checkpoint resume).
     public func setStep(_ s: Int) { step = s }
 
-    /// One update of every entry: `learningRates[i]` is entry i's learning rate (0 skips it).
+    /// One update of every entry: `learningRates[i]` is entry i's learning rate; entries with
+    /// `frozen[i]` true are skipped entirely (no update, no decay, moments kept). A learning
+    /// rate of 0 still updates the moments, as in PyTorch (e.g. the first warm-up step).
     /// Streams each tensor's parameter, gradient and both moments once.
-    public func update(params: FlatBuffer, grads: FlatBuffer, learningRates: [Float]) {
+    public func update(params: FlatBuffer, grads: FlatBuffer, learningRates: [Float], frozen: [Bool]? = nil) {
         precondition(learningRates.count == table.entries.count, "AdamW: one learning rate per parameter entry")
+        precondition(frozen == nil || frozen!.count == table.entries.count, "AdamW: one frozen flag per parameter entry")
         precondition(params.count == table.count && grads.count == table.count, "AdamW: buffer size differs from the table")
         step += 1
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.eps
         let bc1 = 1 - pow(Double(b1), Double(step))
         let bc2Sqrt = Float((1 - pow(Double(b2), Double(step))).squareRoot())
         for (i, e) in table.entries.enumerated() {
+            if frozen?[i] == true { continue }
             let lr = learningRates[i]
-            if lr == 0 { continue }
             let p = params.pointer + e.offset, g = grads.pointer + e.offset
             let m = expAvg.pointer + e.offset, v = expAvgSq.pointer + e.offset
             let decay: Float = decays[i] ? 1 - lr * hyper.weightDecay : 1
