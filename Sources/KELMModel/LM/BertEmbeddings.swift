@@ -27,18 +27,23 @@ public struct GradientSinks {
     public var attention: UnsafeMutablePointer<Float>?
     public var ffn: UnsafeMutablePointer<Float>?
     public var heads: UnsafeMutablePointer<Float>?
+    public var gnn: UnsafeMutablePointer<Float>?
+    public var mint: UnsafeMutablePointer<Float>?
 
     public init(embeddings: UnsafeMutablePointer<Float>?, attention: UnsafeMutablePointer<Float>?,
-                ffn: UnsafeMutablePointer<Float>?, heads: UnsafeMutablePointer<Float>?) {
+                ffn: UnsafeMutablePointer<Float>?, heads: UnsafeMutablePointer<Float>?,
+                gnn: UnsafeMutablePointer<Float>? = nil, mint: UnsafeMutablePointer<Float>? = nil) {
         self.embeddings = embeddings
         self.attention = attention
         self.ffn = ffn
         self.heads = heads
+        self.gnn = gnn
+        self.mint = mint
     }
 
     /// Every group receives gradients in `grads`.
     public static func all(_ grads: UnsafeMutablePointer<Float>) -> GradientSinks {
-        GradientSinks(embeddings: grads, attention: grads, ffn: grads, heads: grads)
+        GradientSinks(embeddings: grads, attention: grads, ffn: grads, heads: grads, gnn: grads, mint: grads)
     }
 }
 
@@ -48,6 +53,7 @@ enum DropoutSite {
     static func attentionProbs(_ layer: Int) -> UInt32 { UInt32(1 + 3 * layer) }
     static func attentionOutput(_ layer: Int) -> UInt32 { UInt32(2 + 3 * layer) }
     static func ffnOutput(_ layer: Int) -> UInt32 { UInt32(3 + 3 * layer) }
+    static func gnnOutput(_ layer: Int) -> UInt32 { UInt32(1000 + layer) }
 }
 
 /// `lm.embeddings`: word + position + token type (all 0), LayerNorm, dropout.
