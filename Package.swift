@@ -55,7 +55,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),
-        .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics"]),
+        .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -47,12 +47,6 @@ struct BenchLM: ParsableCommand {
         options.warmupSteps = warmup
         let logger = Logger(label: "kelm-dist.bench")
         let result = try LMBenchmark(options: options).run { logger.info("\($0)") }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
-        } else {
-            print(result.report)
-        }
+        try BenchmarkOutput.print(result, json: json)
     }
 }

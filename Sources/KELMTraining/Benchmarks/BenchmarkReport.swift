@@ -1,12 +1,13 @@
 import Foundation
 
-extension LMBenchmark.Result {
+extension BenchmarkResult {
     /// A human-readable summary: throughput, FLOP rate against the sgemm peak, and the time
     /// of each phase with its share of the step.
     public var report: String {
         var lines: [String] = []
-        lines.append(String(format: "masked-LM step: batch %d × %d tokens, logits at %d rows, %d thread(s), OpenBLAS %@",
-                            batch, tokens, logit_rows, threads, openblas_core))
+        let what = benchmark == "lm" ? "masked-LM step" : "fusion-model step"
+        lines.append(String(format: "%@: batch %d × %d tokens, logits at %d rows, %d thread(s), OpenBLAS %@",
+                            what, batch, tokens, logit_rows, threads, openblas_core))
         lines.append(String(format: "  %.1f tokens/s   %.4f s/step   %.2f GFLOP/step", tokens_per_s, sec_per_step, gflop_per_step))
         lines.append(String(format: "  %.1f GFLOP/s = %.1f%% of the sgemm peak %.1f GFLOP/s on the step's shapes",
                             gflops, 100 * fraction_of_peak, sgemm_peak_gflops))

@@ -28,3 +28,33 @@ public struct LMFlopCount: Equatable, Sendable {
         backward = b
     }
 }
+
+/// FLOPs of a fusion-model training step by DESIGN §11's rule applied per node, edge and
+/// scored triple, as the model is defined (not as it is computed: the key and message
+/// projections are counted per edge although the implementation splits them into a per-node
+/// and a per-edge-kind product). All weight gradients computed (every group dense).
+public struct FusionFlopCount: Equatable, Sendable {
+    public var forward: Double
+    public var backward: Double
+    public var total: Double { forward + backward }
+
+    public init(config c: FusionConfig, batch: Int, tokens: Int, logitRows: Int, nodes: Int, edges: Int, positives: Int) {
+        let lm = LMFlopCount(config: c.bert, batch: batch, tokens: tokens, logitRows: logitRows)
+        let g = Double(c.gnnHidden), d = Double(c.bert.hiddenSize), N = Double(nodes), E = Double(edges)
+        let K = Double(c.fusionLayers), F = Double(c.edgeFeatureWidth), w = d + g, dm = Double(c.mintHidden)
+        // weight matrices: entries × rows they are applied to
+        let nodeIn = d * g * N
+        let edgeEncoder = (F * g + g * g) * E
+        let gnnLayer = (2 * g * g) * N + 2 * (3 * g * g) * E + 2 * (g * g) * N
+        let final = 2 * g * g * N
+        let mint = 2 * w * dm * Double(batch)
+        let weights = nodeIn + edgeEncoder + K * gnnLayer + final + K * mint
+        // attention over edges: q·k and α·m, 2g each per edge
+        let attention = K * 2 * (2 * g) * E
+        // DistMult: two multiplies and one add per element of each scored triple (1 + 64 per positive)
+        let triples = Double(positives) * Double(1 + 2 * LinkBatch.negativesPerSide)
+        let scoring = 2 * g * triples
+        forward = lm.forward + 2 * weights + attention + 2 * scoring
+        backward = lm.backward + 4 * weights + 2 * attention + 4 * scoring
+    }
+}

@@ -11,3 +11,26 @@ extension KELMConfig.ModelSection {
                    hiddenDropout: Float(dropout), attentionDropout: Float(dropout))
     }
 }
+
+extension KELMConfig {
+    /// The fusion model these keys describe, for a KG with `numRelations` relations (R comes
+    /// from the dataset, not the config).
+    public func fusionConfig(numRelations: Int) -> FusionConfig {
+        FusionConfig(bert: model.bertConfig, fusionLayers: model.fusionLayers, gnnHidden: model.gnnHidden,
+                     gnnHeads: model.gnnHeads, mintHidden: model.resolvedMintHidden, numRelations: numRelations,
+                     gnnDropout: Float(model.gnnDropout))
+    }
+
+    /// Sets the architecture keys to a pretrained BERT's (its dropout keeps the config's value).
+    public mutating func adoptArchitecture(of bert: BertConfig) {
+        model.hiddenSize = bert.hiddenSize
+        model.numLayers = bert.numLayers
+        model.numHeads = bert.numHeads
+        model.ffnSize = bert.ffnSize
+        model.vocabSize = bert.vocabSize
+        model.maxPositions = bert.maxPositions
+        model.typeVocabSize = bert.typeVocabSize
+        model.padTokenId = bert.padTokenId
+        model.layerNormEps = Double(bert.layerNormEps)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors of atomic file replacement.
+public enum AtomicFileError: Error, Equatable, CustomStringConvertible {
+    case systemCall(call: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .systemCall(call, path, e):
+            return "\(call) failed for \(path): \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// Writes a file so that readers see either the old complete file or the new complete one,
+/// never a partial one, even if the process dies: write `<path>.tmp`, fsync it, rename it over
+/// `path`, fsync the directory (DESIGN §7).
+public enum AtomicFile {
+    public static func temporaryPath(for path: String) -> String { path + ".tmp" }
+
+    /// Calls `write` with the temporary path, then makes it durable and moves it into place.
+    /// On any error the temporary file is removed and the old file is untouched.
+    public static func write(_ path: String, _ write: (String) throws -> Void) throws {
+        let tmp = temporaryPath(for: path)
+        do {
+            try write(tmp)
+            try fsync(path: tmp)
+            guard rename(tmp, path) == 0 else { throw AtomicFileError.systemCall(call: "rename", path: path, errno: errno) }
+            try fsync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// fsync of a file or directory by path.
+    public static func fsync(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw AtomicFileError.systemCall(call: "fsync", path: path, errno: errno) }
+    }
+}
