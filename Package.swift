@@ -31,11 +31,13 @@ let package = Package(
         .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
         .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
+        // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
+        .target(name: "KELMDistributed", dependencies: ["KELMMPI", "KELMNumerics"]),
         // Checkpoints, Hugging Face import/export.
         .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData",
+                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kelm-dist",
@@ -53,6 +55,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMDataTests", dependencies: ["KELMData", "KELMHDF5", "KELMNumerics", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),
         .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5"]),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the KELMMPITests of the built XCTest binary under `mpirun -np 2` and `-np 3`, then checks
+# Runs the multi-rank tests (KELMMPITests, KELMDistributedTests, classes named MultiRank…) of the built XCTest binary under `mpirun -np 2` and `-np 3`, then checks
 # that a failure injected on one rank makes mpirun exit non-zero. Exits non-zero on any failure.
 #
 #   swift build --build-tests && bash launch/test-mpi.sh [path/to/kelm-distPackageTests.xctest]
@@ -20,10 +20,12 @@ list_file="$(mktemp)"
 log="$(mktemp)"
 trap 'rm -f "$list_file" "$log"' EXIT
 "$bin" --list-tests >"$list_file"
-tests_per_rank="$(grep -c '^KELMMPITests\.' "$list_file" || true)"
-classes="$(grep '^KELMMPITests\.' "$list_file" | sed 's#/.*##' | sort -u | paste -sd, -)"
+# The multi-rank tests: whole modules, and classes named MultiRank… in other modules.
+multi_rank='^(KELMMPITests\.|KELMDistributedTests\.|[A-Za-z]+Tests\.MultiRank)'
+tests_per_rank="$(grep -cE "$multi_rank" "$list_file" || true)"
+classes="$(grep -E "$multi_rank" "$list_file" | sed 's#/.*##' | sort -u | paste -sd, -)"
 if [[ -z "$classes" || "$tests_per_rank" -eq 0 ]]; then
-    echo "test-mpi: no KELMMPITests in $bin" >&2
+    echo "test-mpi: no multi-rank tests in $bin" >&2
     exit 1
 fi
 

@@ -168,8 +168,9 @@ public final class FusionModel {
 
     /// Adds into the gradients the derivative of w_mlm·MLM + w_lp·LP normalised by the global
     /// counts in `normalization`. The reverse of `forward`, step by step.
+    /// `progress` hears each `BackwardStage` as it completes (in `backwardStages` order).
     public func backward(text: TokenBatch, graph: GraphBatch, links: LinkBatch, normalization: LossNormalization,
-                         sinks: GradientSinks, profiler: Profiler? = nil) {
+                         sinks: GradientSinks, progress: BackwardProgress? = nil, profiler: Profiler? = nil) {
         let params = store.values.pointer, c = config
         let n = text.rows, d = c.bert.hiddenSize, N = graph.nodes, g = c.gnnHidden
         var dH = dHA.pointer, dHIn = dHB.pointer, dX = dXA.pointer, dXIn = dXB.pointer
@@ -182,6 +183,7 @@ public final class FusionModel {
                          embeddingGrads: sinks.embeddings)
         linkHead.backward(dNodeStates: dNodes.pointer, nodes: N, links: links, scale: normalization.lpScale,
                           params: params, grads: sinks.heads)
+        progress?.completed(.heads)
         finalStates.backward(dX0: dX0.pointer, dXK: dX, dOutput: dNodes.pointer, nodes: N, params: params, grads: sinks.gnn)
         for j in stride(from: c.fusionLayers - 1, through: 0, by: -1) {
             profiler?.begin(.mint)
@@ -196,20 +198,24 @@ public final class FusionModel {
             layers[c.firstFusionLayer + j].backward(dInput: dHIn, dOutput: dH, batch: text, params: params,
                                                     attentionGrads: sinks.attention, ffnGrads: sinks.ffn,
                                                     scratch: bertScratch, profiler: profiler)
+            progress?.completed(.lmLayer(c.firstFusionLayer + j))
             swap(&dH, &dHIn)
             swap(&dX, &dXIn)
         }
         profiler?.begin(.gnn)
         edgeEncoder.backward(params: params, grads: sinks.gnn)
         nodeInput.backward(dOutput: dX0.pointer, graph: graph, params: params, grads: sinks.gnn)
+        progress?.completed(.graph)
         for i in stride(from: c.firstFusionLayer - 1, through: 0, by: -1) {
             dHIn.update(repeating: 0, count: n * d)
             layers[i].backward(dInput: dHIn, dOutput: dH, batch: text, params: params,
                                attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: bertScratch, profiler: profiler)
+            progress?.completed(.lmLayer(i))
             swap(&dH, &dHIn)
         }
         profiler?.begin(.embeddings)
         embeddings.backward(dOutput: dH, batch: text, params: params, grads: sinks.embeddings)
+        progress?.completed(.embeddings)
         profiler?.end()
     }
 }

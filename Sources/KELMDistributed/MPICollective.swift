@@ -1,0 +1,35 @@
+import KELMMPI
+import KELMNumerics
+
+/// `Collective` over an MPI communicator.
+public final class MPICollective: Collective {
+    public let communicator: Communicator
+
+    public init(_ communicator: Communicator) { self.communicator = communicator }
+
+    public var rank: Int { communicator.rank }
+    public var size: Int { communicator.size }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try communicator.allReduce(buffer, op: .sum) }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try communicator.allReduce(buffer, op: .sum) }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try communicator.allReduce(buffer, op: .sum) }
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try communicator.allReduce(buffer, op: .max) }
+
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
+        Request(try communicator.startAllReduce(buffer, op: .sum))
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws { try communicator.broadcast(buffer, root: root) }
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws { try communicator.broadcast(buffer, root: root) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { try communicator.allGatherV(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double] { try communicator.allGatherV(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64] { try communicator.allGatherV(send) }
+    public func barrier() throws { try communicator.barrier() }
+
+    final class Request: PendingReduction {
+        let request: MPIRequest
+        init(_ request: MPIRequest) { self.request = request }
+        func wait() throws { try request.wait() }
+        func test() throws -> Bool { try request.test() }
+    }
+}

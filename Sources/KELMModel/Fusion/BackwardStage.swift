@@ -1,0 +1,42 @@
+/// Points in the backward pass after which a set of parameter gradients is final, in the order
+/// backward reaches them. The gradient reducer starts a bucket's all-reduce as soon as its
+/// last stage is reached (DESIGN §5: reduction started during the backward pass).
+public enum BackwardStage: Equatable, Sendable {
+    /// `mlm.*` and `linkpred.*` (the tied word embeddings excepted).
+    case heads
+    /// `lm.encoder.layer.<i>.*`
+    case lmLayer(Int)
+    /// `gnn.*` and `mint.*`.
+    case graph
+    /// `lm.embeddings.*`, with the tied decoder's contribution.
+    case embeddings
+
+    /// The stage after which the gradient of parameter `name` is final.
+    public static func of(_ name: String) -> BackwardStage {
+        if name.hasPrefix("lm.embeddings.") { return .embeddings }
+        if name.hasPrefix("lm.encoder.layer.") {
+            let rest = name.dropFirst("lm.encoder.layer.".count)
+            return .lmLayer(Int(rest.prefix { $0.isNumber }) ?? 0)
+        }
+        if name.hasPrefix("gnn.") || name.hasPrefix("mint.") { return .graph }
+        return .heads
+    }
+}
+
+/// Told by backward when a stage is complete.
+public protocol BackwardProgress: AnyObject {
+    func completed(_ stage: BackwardStage)
+}
+
+extension FusionModel {
+    /// The stages in the order `backward` completes them.
+    public var backwardStages: [BackwardStage] {
+        let c = config
+        var s: [BackwardStage] = [.heads]
+        for i in stride(from: c.bert.numLayers - 1, through: c.firstFusionLayer, by: -1) { s.append(.lmLayer(i)) }
+        s.append(.graph)
+        for i in stride(from: c.firstFusionLayer - 1, through: 0, by: -1) { s.append(.lmLayer(i)) }
+        s.append(.embeddings)
+        return s
+    }
+}

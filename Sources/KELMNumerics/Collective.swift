@@ -1,0 +1,64 @@
+/// The collective operations the training code needs, as a small protocol so that the model,
+/// routing and memory code runs and tests without MPI (DESIGN §1). `KELMDistributed` provides
+/// the MPI implementation; `SingleProcess` is the one-rank one.
+public protocol Collective: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// In-place element-wise sum over ranks.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// In-place element-wise maximum over ranks.
+    func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// Starts an in-place sum; the returned operation completes it.
+    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
+    /// Copies `root`'s buffer to every rank.
+    func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws
+    func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws
+    /// Concatenation in rank order of every rank's `send` (counts may differ).
+    func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float]
+    func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double]
+    func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64]
+    func barrier() throws
+}
+
+/// A collective operation in flight.
+public protocol PendingReduction: AnyObject {
+    /// Waits until the operation is complete.
+    func wait() throws
+    /// Lets the operation progress; true when it is complete.
+    func test() throws -> Bool
+}
+
+extension Collective {
+    public func allReduceSum(_ values: inout [Int64]) throws {
+        try values.withUnsafeMutableBufferPointer { try allReduceSum($0) }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) throws {
+        try values.withUnsafeMutableBufferPointer { try allReduceSum($0) }
+    }
+}
+
+/// One process alone: every collective is the identity.
+public final class SingleProcess: Collective {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction { Completed() }
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {}
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws {}
+    public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { Array(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double] { Array(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64] { Array(send) }
+    public func barrier() throws {}
+
+    final class Completed: PendingReduction {
+        func wait() throws {}
+        func test() throws -> Bool { true }
+    }
+}
