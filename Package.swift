@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "KELMNumerics", dependencies: ["CBLAS"]),
         // BERT (and later GNN, MInt, heads, objectives).
         .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
+        // JAKET entity-context memory, its encoder and schedule.
+        .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"]),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
         .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
         // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
@@ -37,7 +39,7 @@ let package = Package(
         .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed",
+                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kelm-dist",
@@ -55,6 +57,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMDataTests", dependencies: ["KELMData", "KELMHDF5", "KELMNumerics", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),

@@ -1,0 +1,70 @@
+import KELMModel
+import KELMNumerics
+
+/// Where entity descriptions come from: `[CLS] description [SEP]` token ids (cut to the
+/// configured length) and the (s, o) token span of the entity's name in it (DESIGN §4).
+public protocol DescriptionSource: AnyObject {
+    var entityCount: Int { get }
+    /// Fills `tokens` with entity `e`'s description and returns its length and span.
+    func description(of entity: Int, into tokens: UnsafeMutablePointer<Int32>, capacity: Int) throws
+        -> (length: Int, start: Int, end: Int)
+}
+
+/// JAKET's LM1: the embeddings and the first L−K layers of the LM, dropout off, run over
+/// entity descriptions. It shares the model's parameters (reads them from the store at each
+/// call) and owns its own activation buffers, sized for `batch` descriptions of `tokens`.
+public final class DescriptionEncoder {
+    let config: BertConfig
+    let embeddings: BertEmbeddings
+    let layers: [BertLayer]
+    let text: TokenBatch
+    public let batch: Int, tokens: Int
+
+    /// - Parameters:
+    ///   - parameters: the LM's parameter references (of the model whose store will be passed).
+    ///   - layerCount: L − K, the text-only layers.
+    public init(parameters: BertMaskedLM.Parameters, config: BertConfig, layerCount: Int, batch: Int, tokens: Int) {
+        var c = config
+        c.hiddenDropout = 0
+        c.attentionDropout = 0
+        self.config = c
+        self.batch = batch
+        self.tokens = tokens
+        embeddings = BertEmbeddings(parameters.embeddings, config: c, maxRows: batch * tokens)
+        layers = (0..<layerCount).map { BertLayer(parameters.layers[$0], index: $0, config: c, maxBatch: batch, maxTokens: tokens) }
+        text = TokenBatch(capacityBatch: batch, capacityTokens: tokens)
+    }
+
+    /// Encodes the descriptions of `entities` and writes M_new[e] = (Z_s + Z_o)/2 into
+    /// `output` (row i for entities[i], width d).
+    public func encode(entities: ArraySlice<Int>, source: DescriptionSource, params: UnsafeMutablePointer<Float>,
+                       output: UnsafeMutablePointer<Float>) throws {
+        let d = config.hiddenSize
+        var spans = [(Int, Int)](repeating: (0, 0), count: batch)
+        var i = entities.startIndex, row = 0
+        while i < entities.endIndex {
+            let count = min(batch, entities.endIndex - i)
+            text.reshape(batch: count, tokens: tokens)
+            text.inputIds.pointer.update(repeating: Int32(config.padTokenId), count: count * tokens)
+            text.attentionMask.pointer.update(repeating: 0, count: count * tokens)
+            for b in 0..<count {
+                let r = try source.description(of: entities[i + b], into: text.inputIds.pointer + b * tokens, capacity: tokens)
+                for t in 0..<r.length { text.attentionMask.pointer[b * tokens + t] = 1 }
+                spans[b] = (r.start, r.end)
+            }
+            embeddings.forward(batch: text, params: params, mode: .inference)
+            var x = UnsafePointer(embeddings.output.pointer)
+            for layer in layers {
+                layer.forward(x: x, batch: text, params: params, mode: .inference)
+                x = UnsafePointer(layer.output.pointer)
+            }
+            for b in 0..<count {
+                let zs = x + (b * tokens + spans[b].0) * d, zo = x + (b * tokens + spans[b].1) * d
+                let out = output + (row + b) * d
+                for c in 0..<d { out[c] = 0.5 * (zs[c] + zo[c]) }
+            }
+            i += count
+            row += count
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import KELMMemory
+import KELMModel
+import KELMNumerics
+import XCTest
+
+final class EntityContextMemoryTests: XCTestCase {
+    final class Descriptions: DescriptionSource {
+        let entityCount = 7
+        func description(of e: Int, into tokens: UnsafeMutablePointer<Int32>, capacity: Int) throws -> (length: Int, start: Int, end: Int) {
+            let length = min(capacity, 3 + e % 4)
+            tokens[0] = 2
+            for t in 1..<(length - 1) { tokens[t] = Int32(5 + (e * 3 + t) % 15) }
+            tokens[length - 1] = 3
+            return (length, 1, length > 3 ? 2 : 1)
+        }
+    }
+
+    func testBlocksCoverEveryEntityOnce() {
+        for size in 1...5 {
+            let blocks = (0..<size).map { EntityContextMemory.block(of: 13, rank: $0, size: size) }
+            XCTAssertEqual(blocks.first?.lowerBound, 0)
+            XCTAssertEqual(blocks.last?.upperBound, 13)
+            for i in 1..<size { XCTAssertEqual(blocks[i - 1].upperBound, blocks[i].lowerBound) }
+            XCTAssertLessThanOrEqual(blocks.map(\.count).max()! - blocks.map(\.count).min()!, 1)
+        }
+    }
+
+    /// M_new[e] = (Z_s + Z_o)/2 with Z the LM1 output of the description alone, whatever the
+    /// other descriptions in the encoding batch.
+    func testFillMatchesEncodingEachDescriptionAlone() throws {
+        let c = BertConfig(vocabSize: 23, hiddenSize: 8, numLayers: 3, numHeads: 2, ffnSize: 12, maxPositions: 10)
+        var table = ParameterTable()
+        let p = try BertMaskedLM.Parameters(&table, config: c)
+        let store = ParameterStore(table: table)
+        store.initialize(seed: 3)
+        let source = Descriptions()
+        let memory = EntityContextMemory(entityCount: 7, width: 8)
+        let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 2, batch: 3, tokens: 8)
+        try memory.fill(encoder: encoder, source: source, params: store.values.pointer, collective: SingleProcess())
+        let single = DescriptionEncoder(parameters: p, config: c, layerCount: 2, batch: 1, tokens: 8)
+        for e in 0..<7 {
+            let row = FlatBuffer(count: 8)
+            try single.encode(entities: [e][...], source: source, params: store.values.pointer, output: row.pointer)
+            for j in 0..<8 { XCTAssertEqual(memory.values.pointer[e * 8 + j], row.pointer[j], accuracy: 1e-5, "entity \(e)") }
+        }
+        // by hand for entity 5: run the LM's first two layers on its description
+        let lm = try BertMaskedLM(config: { var x = c; x.hiddenDropout = 0; x.attentionDropout = 0; return x }(), maxBatch: 1, maxTokens: 8)
+        lm.store.values.pointer.update(from: store.values.pointer, count: store.values.count)
+        let batch = TokenBatch(capacityBatch: 1, capacityTokens: 8)
+        let span = try source.description(of: 5, into: batch.inputIds.pointer, capacity: 8)
+        for t in 0..<8 { batch.attentionMask.pointer[t] = t < span.length ? 1 : 0 }
+        for t in span.length..<8 { batch.inputIds.pointer[t] = 0 }
+        lm.embeddings.forward(batch: batch, params: lm.store.values.pointer, mode: .inference)
+        lm.layers[0].forward(x: lm.embeddings.output.pointer, batch: batch, params: lm.store.values.pointer, mode: .inference)
+        lm.layers[1].forward(x: lm.layers[0].output.pointer, batch: batch, params: lm.store.values.pointer, mode: .inference)
+        let z = lm.layers[1].output.pointer
+        for j in 0..<8 {
+            XCTAssertEqual(memory.values.pointer[5 * 8 + j], 0.5 * (z[span.start * 8 + j] + z[span.end * 8 + j]), accuracy: 1e-5)
+        }
+    }
+}
