@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
-        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"]),
+        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
+                                                               "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
         .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5"]),
     ],
     swiftLanguageModes: [.v5]

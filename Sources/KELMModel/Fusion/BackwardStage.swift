@@ -1,7 +1,7 @@
 /// Points in the backward pass after which a set of parameter gradients is final, in the order
 /// backward reaches them. The gradient reducer starts a bucket's all-reduce as soon as its
 /// last stage is reached (DESIGN §5: reduction started during the backward pass).
-public enum BackwardStage: Equatable, Sendable {
+public enum BackwardStage: Hashable, Sendable {
     /// `mlm.*` and `linkpred.*` (the tied word embeddings excepted).
     case heads
     /// `lm.encoder.layer.<i>.*`

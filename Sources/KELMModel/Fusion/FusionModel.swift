@@ -62,6 +62,8 @@ public final class FusionModel {
 
     public let config: FusionConfig
     public let store: ParameterStore
+    /// Where each tensor lives in `store`.
+    public let parameters: Parameters
     public let embeddings: BertEmbeddings
     public let layers: [BertLayer]
     public let mlmHead: MaskedLMHead
@@ -91,6 +93,7 @@ public final class FusionModel {
         self.maxPositives = maxPositives
         var table = ParameterTable()
         let p = try Parameters(&table, config: c)
+        parameters = p
         store = ParameterStore(table: table)
         let n = maxBatch * maxTokens
         embeddings = BertEmbeddings(p.lm.embeddings, config: c.bert, maxRows: n)

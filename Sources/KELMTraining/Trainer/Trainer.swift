@@ -1,0 +1,256 @@
+import Foundation
+import KELMCheckpoint
+import KELMDistributed
+import KELMMemory
+import KELMModel
+import KELMNumerics
+
+/// Errors that stop training.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    case replicaMismatch(rank: Int, what: String)
+    case nonFiniteLoss(step: Int, loss: Double)
+    case inconsistentParameters(step: Int, parameter: String, rank: Int)
+    case noData(String)
+
+    public var description: String {
+        switch self {
+        case let .replicaMismatch(rank, what):
+            return "rank \(rank) differs from rank 0: \(what) (every rank must run the same build, configuration and data)"
+        case let .nonFiniteLoss(step, loss):
+            return "step \(step): the loss is \(loss) (set train.nonfinite: skip to skip such steps)"
+        case let .inconsistentParameters(step, parameter, rank):
+            return "step \(step): the replicas have diverged: parameter \(parameter) on rank \(rank) differs from rank 0"
+        case let .noData(m): return "no training data: \(m)"
+        }
+    }
+}
+
+/// What one optimizer step measured; the JSON keys of `metrics.jsonl`.
+public struct StepMetrics: Codable, Sendable {
+    public var step: Int
+    public var loss: Double
+    public var mlm_loss: Double
+    public var lp_loss: Double
+    public var mlm_accuracy: Double
+    public var lr: Double
+    public var grad_norm: Double
+    public var tokens_per_s: Double
+    public var time_forward_ms: Double
+    public var time_backward_ms: Double
+    public var time_comm_exposed_ms: Double
+    public var time_optimizer_ms: Double
+    public var bytes_allreduced: Int
+    public var bytes_dense_equivalent: Int
+    public var skipped: Bool
+}
+
+/// The data-parallel trainer (DESIGN §3, §5, §6): every rank holds a replica of the fusion
+/// model; per step it loads its micro-batches in the global order, all-reduces the loss
+/// counts once, runs forward and backward (accumulating), sums the dense gradients over ranks
+/// in buckets started during the last backward, clips the global norm and applies AdamW.
+public final class Trainer {
+    public let config: KELMConfig
+    public let fusionConfig: FusionConfig
+    public let data: TrainingData
+    public let collective: Collective
+    public let model: FusionModel
+    public let optimizer: AdamW
+    public let reducer: GradientReducer
+    public let memory: EntityContextMemory
+    public let order: SampleOrder
+    public let policies: GroupPolicies
+    let batches: [TrainingBatch]
+    let peakRates: [Float]
+    let frozen: [Bool]
+    let schedule: LinearSchedule
+    let stageIndex: [BackwardStage: Int]
+    public private(set) var step = 0
+    /// Notes for the start-up log (e.g. what was adjusted).
+    public private(set) var notes: [String] = []
+
+    /// Builds the replica: parameters initialised (seeded, or from the Hugging Face folder
+    /// `initFrom`) on rank 0 and broadcast; checks that every rank has the same parameter
+    /// table and configuration; fills the entity memory (step 0, DESIGN §4).
+    public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil) throws {
+        var config = config
+        var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
+        if let dir = initFrom ?? config.model.initFrom {
+            let p = try HuggingFaceBert.open(directory: URL(fileURLWithPath: dir))
+            config.adoptArchitecture(of: p.config)
+            pretrained = p
+        }
+        self.config = config
+        self.data = data
+        self.collective = collective
+        let c = config.fusionConfig(numRelations: data.numRelations)
+        fusionConfig = c
+        let B = config.train.microBatch, T = config.model.maxTokens
+        guard data.segmentCount >= B * collective.size * config.train.accumulation else {
+            throw TrainingError.noData("\(data.segmentCount) training segments, fewer than one global batch of \(B * collective.size * config.train.accumulation)")
+        }
+        model = try FusionModel(config: c, maxBatch: B, maxTokens: T, maxNodes: B * data.nodesPerSegment,
+                                maxEdges: B * data.edgesPerSegment, maxPositives: B * 100)
+        let table = model.store.table
+        try model.initializeParameters(seed: UInt64(config.data.seed))
+        var fromPretrained = Set<String>()
+        if let pretrained {
+            fromPretrained = Set(try HuggingFaceBert.loadWeights(from: pretrained.weights, into: model.store).loaded)
+        }
+        // rank 0's parameters everywhere, then the same table and configuration everywhere
+        try collective.broadcast(model.store.values.buffer, root: 0)
+        var mine: [Int64] = [Int64(bitPattern: table.layoutDigest), Int64(bitPattern: try config.fingerprint())]
+        let all = try mine.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        for r in 0..<collective.size {
+            if all[2 * r] != all[0] { throw TrainingError.replicaMismatch(rank: r, what: "parameter table") }
+            if all[2 * r + 1] != all[1] { throw TrainingError.replicaMismatch(rank: r, what: "configuration") }
+        }
+        mine.removeAll()
+
+        policies = GroupPolicies(preset: config.train.paramPolicy)
+        if policies[.ffn] == .routed {
+            notes.append("lm.ffn is routed under \(config.train.paramPolicy.rawValue); knowledge-path routing is not built yet, so its gradients are reduced and applied densely")
+        }
+        let perEntry = policies.perEntry(table)
+        frozen = perEntry.map { $0 == .frozen }
+        peakRates = table.entries.map {
+            Float(fromPretrained.contains($0.name) ? config.train.lrPretrained : config.train.lrNew)
+        }
+        optimizer = AdamW(table: table, hyper: .init(weightDecay: Float(config.train.weightDecay)))
+        var stages: [BackwardStage: Int] = [:]
+        for (i, s) in model.backwardStages.enumerated() { stages[s] = i }
+        stageIndex = stages
+        let reduction = perEntry.map { $0 == .routed ? ReductionPolicy.dense : $0 }
+        reducer = GradientReducer(table: table, policies: reduction,
+                                  readyStage: table.entries.map { stages[BackwardStage.of($0.name)] ?? 0 },
+                                  capBytes: Int(config.train.bucketMB * 1_048_576), grads: model.store.grads,
+                                  collective: collective)
+        order = SampleOrder(segments: data.segmentCount, microBatch: B, worldSize: collective.size,
+                            accumulation: config.train.accumulation)
+        batches = (0..<config.train.accumulation).map { _ in
+            TrainingBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
+        }
+        schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
+        memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+        let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
+                                         batch: 8, tokens: config.memory.descriptionTokens)
+        try memory.fill(encoder: encoder, source: data, params: model.store.values.pointer, collective: collective)
+    }
+
+    /// Tells the reducer when backward completes a stage.
+    final class ReductionProgress: BackwardProgress {
+        let reducer: GradientReducer
+        let index: [BackwardStage: Int]
+        var error: Error?
+        init(_ reducer: GradientReducer, _ index: [BackwardStage: Int]) { self.reducer = reducer; self.index = index }
+        func completed(_ stage: BackwardStage) {
+            guard error == nil, let i = index[stage] else { return }
+            do { try reducer.stageCompleted(i) } catch { self.error = error }
+        }
+    }
+
+    /// Runs global step `step` and advances.
+    public func trainStep() throws -> StepMetrics {
+        let g = step, A = config.train.accumulation, rank = collective.rank
+        let stepStart = Profiler.now()
+        for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
+        var counts: [Int64] = [0, 0]
+        for b in batches { counts[0] += Int64(b.maskedCount); counts[1] += Int64(b.positiveCount) }
+        try collective.allReduceSum(&counts)
+        let norm = LossNormalization(mlmCount: Int(counts[0]), lpCount: Int(counts[1]),
+                                     mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
+        model.store.zeroGrads()
+        let sinks = policies.sinks(model.store.grads.pointer)
+        let mode = ForwardMode(dropout: true, seed: UInt64(config.data.seed), epoch: UInt32(g / max(1, order.stepsPerEpoch)))
+        var sums: [Double] = [0, 0, 0]
+        var forwardNs: UInt64 = 0, backwardNs: UInt64 = 0
+        let progress = ReductionProgress(reducer, stageIndex)
+        for (a, b) in batches.enumerated() {
+            let t0 = Profiler.now()
+            let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.values.pointer, mode: mode)
+            let t1 = Profiler.now()
+            if a == A - 1 { reducer.beginStep() }
+            model.backward(text: b.text, graph: b.graph, links: b.links, normalization: norm, sinks: sinks,
+                           progress: a == A - 1 ? progress : nil)
+            if let e = progress.error { throw e }
+            forwardNs += t1 - t0
+            backwardNs += Profiler.now() - t1
+            sums[0] += out.mlmLossSum
+            sums[1] += out.lpLossSum
+            sums[2] += Double(out.mlmCorrect)
+        }
+        let exposedNs = try reducer.finish()
+        try collective.allReduceSum(&sums)
+        let loss = norm.total(mlmSum: sums[0], lpSum: sums[1])
+        let optStart = Profiler.now()
+        var skipped = false
+        var gradNorm = 0.0
+        let factor = schedule.factor(step: g)
+        if !loss.isFinite {
+            guard config.train.nonfinite == .skip else { throw TrainingError.nonFiniteLoss(step: g, loss: loss) }
+            skipped = true
+        } else {
+            gradNorm = globalGradientNorm()
+            if !gradNorm.isFinite {
+                guard config.train.nonfinite == .skip else { throw TrainingError.nonFiniteLoss(step: g, loss: gradNorm) }
+                skipped = true
+            }
+        }
+        if !skipped {
+            if config.train.clip > 0 && gradNorm > config.train.clip {
+                let scale = Float(config.train.clip / (gradNorm + 1e-6))
+                let p = model.store.grads.pointer
+                for i in 0..<model.store.grads.count { p[i] *= scale }
+            }
+            optimizer.update(params: model.store.values, grads: model.store.grads,
+                             learningRates: peakRates.map { $0 * Float(factor) }, frozen: frozen)
+        }
+        let optNs = Profiler.now() - optStart
+        step += 1
+        if config.train.consistencyEvery > 0 && step % config.train.consistencyEvery == 0 { try checkConsistency() }
+        let seconds = Double(Profiler.now() - stepStart) * 1e-9
+        let tokensPerStep = Double(order.globalBatch * config.model.maxTokens)
+        return StepMetrics(step: g, loss: loss, mlm_loss: norm.mlmLoss(sums[0]), lp_loss: norm.lpLoss(sums[1]),
+                           mlm_accuracy: norm.mlmCount > 0 ? sums[2] / Double(norm.mlmCount) : 0,
+                           lr: config.train.lrNew * factor, grad_norm: gradNorm,
+                           tokens_per_s: tokensPerStep / seconds,
+                           time_forward_ms: Double(forwardNs) * 1e-6, time_backward_ms: Double(backwardNs) * 1e-6,
+                           time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
+                           bytes_allreduced: reducer.denseBytes, bytes_dense_equivalent: model.store.table.count * 4,
+                           skipped: skipped)
+    }
+
+    /// ‖g‖ over every non-frozen parameter (identical on all ranks after the reduction).
+    func globalGradientNorm() -> Double {
+        var total = 0.0
+        for (i, e) in model.store.table.entries.enumerated() where !frozen[i] {
+            let g = e.ref.pointer(in: model.store.grads.pointer)
+            var s: Float = 0
+            for j in 0..<e.count { s += g[j] * g[j] }
+            total += Double(s)
+        }
+        return total.squareRoot()
+    }
+
+    /// A 64-bit digest of each parameter tensor's bits.
+    public func parameterDigests() -> [Int64] {
+        model.store.table.entries.map { e in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            let p = e.ref.pointer(in: model.store.values.pointer)
+            for j in 0..<e.count { h = (h ^ UInt64(p[j].bitPattern)) &* 0x0000_0100_0000_01B3 }
+            return Int64(bitPattern: h)
+        }
+    }
+
+    /// Compares every rank's parameter digests with rank 0's; throws naming the first
+    /// parameter (in table order) that differs.
+    public func checkConsistency() throws {
+        let mine = parameterDigests()
+        let all = try mine.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        let n = mine.count
+        for r in 1..<max(1, collective.size) {
+            for i in 0..<n where all[r * n + i] != all[i] {
+                throw TrainingError.inconsistentParameters(step: step, parameter: model.store.table.entries[i].name, rank: r)
+            }
+        }
+    }
+}
