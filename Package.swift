@@ -43,7 +43,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kelm-dist",
-                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData",
+                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData", "KELMDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 

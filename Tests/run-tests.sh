@@ -23,3 +23,13 @@ export OMPI_MCA_btl_base_warn_component_unused=0
 swift build --build-tests
 swift test --skip-build
 bash launch/test-mpi.sh .build/debug/kelm-distPackageTests.xctest
+
+# The command itself under mpirun: 2 ranks train the tiny config on synthetic data.
+run_dir="$(mktemp -d)"
+trap 'rm -rf "$run_dir"' EXIT
+root_flag=()
+[[ "$(id -u)" -eq 0 ]] && root_flag=(--allow-run-as-root)
+timeout -k 10 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 .build/debug/kelm-dist train --config configs/tiny.yaml \
+    --set data.path=synthetic --set train.steps=3 --out "$run_dir" </dev/null
+test -s "$run_dir/checkpoints/ckpt-00000003.h5"
+echo "run-tests: mpirun -np 2 kelm-dist train passed"

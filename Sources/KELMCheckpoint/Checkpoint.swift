@@ -1,0 +1,134 @@
+import Foundation
+import KELMHDF5
+import KELMNumerics
+
+/// The checkpoint files of DESIGN §7: `DIR/checkpoints/ckpt-<step, 8 digits>.h5`, written by
+/// rank 0 under a temporary name, made durable and renamed; the `latest` pointer file replaced
+/// the same way; older checkpoints pruned to `keep`.
+public enum Checkpoint {
+    public static let format = "kelm-dist-checkpoint"
+    public static let formatVersion = 1
+    public static let version = "0.1.0"
+
+    /// What a checkpoint holds.
+    public struct Contents {
+        public var step: Int
+        public var epoch: Int
+        public var samplesSeen: Int
+        public var worldSize: Int
+        public var configJSON: String
+        public var table: ParameterTable
+        public var params: FlatBuffer
+        /// Adam moments in the table's layout, and Adam's step.
+        public var expAvg: FlatBuffer?
+        public var expAvgSq: FlatBuffer?
+        public var optimizerStep: Int
+        public var lrPretrained: Double
+        public var lrNew: Double
+        /// The entity memory [|E|, d], if any.
+        public var memory: (values: FlatBuffer, entities: Int, width: Int)?
+
+        public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
+                    params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
+                    lrPretrained: Double, lrNew: Double, memory: (values: FlatBuffer, entities: Int, width: Int)?) {
+            self.step = step
+            self.epoch = epoch
+            self.samplesSeen = samplesSeen
+            self.worldSize = worldSize
+            self.configJSON = configJSON
+            self.table = table
+            self.params = params
+            self.expAvg = expAvg
+            self.expAvgSq = expAvgSq
+            self.optimizerStep = optimizerStep
+            self.lrPretrained = lrPretrained
+            self.lrNew = lrNew
+            self.memory = memory
+        }
+    }
+
+    public static func fileName(step: Int) -> String { String(format: "ckpt-%08d.h5", step) }
+
+    /// Writes `DIR/checkpoints/ckpt-<step>.h5` and points `latest` at it; keeps the newest
+    /// `keep` checkpoints. Returns the checkpoint's path.
+    @discardableResult
+    public static func save(_ c: Contents, runDirectory: String, keep: Int) throws -> String {
+        let dir = (runDirectory as NSString).appendingPathComponent("checkpoints")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let name = fileName(step: c.step)
+        let path = (dir as NSString).appendingPathComponent(name)
+        try AtomicFile.write(path) { tmp in
+            let f = try HDF5File.create(tmp)
+            try f.setAttribute("format", format)
+            try f.setAttribute("format_version", Int64(formatVersion))
+            try f.setAttribute("step", Int64(c.step))
+            try f.setAttribute("epoch", Int64(c.epoch))
+            try f.setAttribute("samples_seen", Int64(c.samplesSeen))
+            try f.setAttribute("world_size", Int64(c.worldSize))
+            try f.setAttribute("config", c.configJSON)
+            try f.setAttribute("kelm_version", version)
+            func write(_ group: String, _ buffer: FlatBuffer) throws {
+                for e in c.table.entries {
+                    try f.writeDataset("/\(group)/" + e.name.replacingOccurrences(of: ".", with: "/"),
+                                       UnsafeBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count), shape: e.shape)
+                }
+            }
+            try write("params", c.params)
+            if let m = c.expAvg, let v = c.expAvgSq {
+                try write("optimizer/exp_avg", m)
+                try write("optimizer/exp_avg_sq", v)
+                try f.withGroup("/optimizer") { g in
+                    try g.setAttribute("step", Int64(c.optimizerStep))
+                    try g.setAttribute("lr_pretrained", c.lrPretrained)
+                    try g.setAttribute("lr_new", c.lrNew)
+                }
+            }
+            if let memory = c.memory {
+                try f.writeDataset("/memory/entity_context",
+                                   UnsafeBufferPointer(start: memory.values.pointer, count: memory.entities * memory.width),
+                                   shape: [memory.entities, memory.width])
+            }
+            try f.close()
+        }
+        try writePointer(directory: dir, name: "latest", target: name)
+        try prune(directory: dir, keep: keep)
+        return path
+    }
+
+    /// Replaces the pointer file `name` (holding a checkpoint's file name) atomically.
+    public static func writePointer(directory: String, name: String, target: String) throws {
+        let path = (directory as NSString).appendingPathComponent(name)
+        try AtomicFile.write(path) { tmp in
+            guard FileManager.default.createFile(atPath: tmp, contents: Data((target + "\n").utf8)) else {
+                throw AtomicFileError.systemCall(call: "create", path: tmp, errno: errno)
+            }
+        }
+    }
+
+    /// Deletes all but the newest `keep` checkpoints (by step in the file name).
+    public static func prune(directory: String, keep: Int) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }.sorted()
+        for name in names.dropLast(max(keep, 1)) {
+            try FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+    }
+
+    /// The checkpoint file a path means: a file as it is; a run directory (or its
+    /// `checkpoints` folder) its `latest`.
+    public static func resolve(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw AtomicFileError.systemCall(call: "stat", path: path, errno: ENOENT)
+        }
+        guard isDirectory.boolValue else { return path }
+        for dir in [(path as NSString).appendingPathComponent("checkpoints"), path] {
+            let pointer = (dir as NSString).appendingPathComponent("latest")
+            if let text = FileManager.default.contents(atPath: pointer) {
+                let name = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                return (dir as NSString).appendingPathComponent(name)
+            }
+        }
+        throw AtomicFileError.systemCall(call: "open latest", path: path, errno: ENOENT)
+    }
+}

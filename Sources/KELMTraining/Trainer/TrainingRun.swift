@@ -1,0 +1,98 @@
+import Foundation
+import KELMCheckpoint
+import KELMNumerics
+import Logging
+
+/// A whole training run as `kelm-dist train` runs it: the trainer, plus what rank 0 writes
+/// into the run directory (`config.yaml`, `metrics.jsonl`, checkpoints) and prints (progress
+/// lines with losses, tokens/s and ETA).
+public struct TrainingRun {
+    public var config: KELMConfig
+    public var data: TrainingData
+    public var collective: Collective
+    public var initFrom: String?
+    public var runDirectory: String
+    public var logger: Logger
+
+    public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String?, runDirectory: String,
+                logger: Logger) {
+        self.config = config
+        self.data = data
+        self.collective = collective
+        self.initFrom = initFrom
+        self.runDirectory = runDirectory
+        self.logger = logger
+    }
+
+    public struct Summary: Sendable {
+        public var steps: Int
+        public var last: StepMetrics?
+        public var checkpoint: String?
+    }
+
+    var isRoot: Bool { collective.rank == 0 }
+
+    public func run() throws -> Summary {
+        let trainer = try Trainer(config: config, data: data, collective: collective, initFrom: initFrom)
+        var metrics: MetricsLog? = nil
+        if isRoot {
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            try AtomicFile.write((runDirectory as NSString).appendingPathComponent("config.yaml")) { tmp in
+                try trainer.config.yaml().write(toFile: tmp, atomically: false, encoding: .utf8)
+            }
+            metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
+            logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
+            logger.info("global batch \(trainer.order.globalBatch) segments (micro-batch \(config.train.microBatch) × \(collective.size) rank(s) × accumulation \(config.train.accumulation)), \(trainer.reducer.buckets.count) gradient buckets of at most \(config.train.bucketMB) MiB")
+            for note in trainer.notes { logger.notice("\(note)") }
+        }
+        let total = config.train.steps
+        var last: StepMetrics? = nil
+        var checkpoint: String? = nil
+        let start = Profiler.now()
+        for _ in 0..<total {
+            let m = try trainer.trainStep()
+            last = m
+            let done = m.step + 1
+            if isRoot {
+                if done % config.log.every == 0 || done == total {
+                    try metrics?.append(m)
+                    let elapsed = Double(Profiler.now() - start) * 1e-9
+                    let eta = elapsed / Double(done) * Double(total - done)
+                    logger.info("\(Self.progressLine(m, total: total, eta: eta))")
+                }
+            }
+            if config.checkpoint.every > 0 && done % config.checkpoint.every == 0 && done < total {
+                checkpoint = try save(trainer)
+            }
+        }
+        try metrics?.close()
+        checkpoint = try save(trainer)
+        if isRoot, let checkpoint { logger.info("checkpoint: \(checkpoint)") }
+        return Summary(steps: trainer.step, last: last, checkpoint: checkpoint)
+    }
+
+    /// Rank 0 writes the checkpoint; every rank waits until it is complete.
+    func save(_ t: Trainer) throws -> String? {
+        var path: String? = nil
+        if isRoot {
+            let contents = Checkpoint.Contents(
+                step: t.step, epoch: t.step / max(1, t.order.stepsPerEpoch), samplesSeen: t.step * t.order.globalBatch,
+                worldSize: collective.size, configJSON: try t.config.canonicalJSON(), table: t.model.store.table,
+                params: t.model.store.values, expAvg: t.optimizer.expAvg, expAvgSq: t.optimizer.expAvgSq,
+                optimizerStep: t.optimizer.step, lrPretrained: t.config.train.lrPretrained, lrNew: t.config.train.lrNew,
+                memory: (t.memory.values, t.memory.entityCount, t.memory.width))
+            path = try Checkpoint.save(contents, runDirectory: runDirectory, keep: config.checkpoint.keep)
+        }
+        try collective.barrier()
+        return path
+    }
+
+    static func progressLine(_ m: StepMetrics, total: Int, eta: Double) -> String {
+        let etaText: String
+        if eta >= 3600 { etaText = String(format: "%dh%02dm", Int(eta) / 3600, Int(eta) % 3600 / 60) }
+        else { etaText = String(format: "%dm%02ds", Int(eta) / 60, Int(eta) % 60) }
+        return String(format: "step %d/%d  loss %.4f (mlm %.4f, lp %.4f)  acc %.3f  lr %.2e  |g| %.3f  %.0f tokens/s  ETA %@%@",
+                      m.step + 1, total, m.loss, m.mlm_loss, m.lp_loss, m.mlm_accuracy, m.lr, m.grad_norm, m.tokens_per_s,
+                      etaText, m.skipped ? "  (skipped: non-finite)" : "")
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import KELMDistributed
+import KELMMPI
+import KELMNumerics
+import KELMTraining
+import Logging
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain the fusion model (data-parallel under mpirun; one process without).")
+
+    @Option(help: "YAML configuration file (DESIGN §10); keys not given take their defaults.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "Override a configuration key: section.key=value (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .customLong("init-from"), help: "Hugging Face BERT folder (config.json + model.safetensors) for the LM.")
+    var initFrom: String?
+
+    @Option(help: "Run directory (config.yaml, metrics.jsonl, checkpoints/).")
+    var out: String = "runs/train"
+
+    func run() throws {
+        let world = try MPIRuntime.world()
+        do {
+            let loaded = try ConfigLoader.load(file: config, overrides: overrides)
+            try TrainCommandSupport.setThreadsPerRank(world)
+            var logger = Logger(label: "kelm-dist.train")
+            logger.logLevel = world.rank == 0 ? .info : .error
+            let run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: MPICollective(world),
+                                  initFrom: initFrom, runDirectory: out, logger: logger)
+            let summary = try run.run()
+            if world.rank == 0, let path = summary.checkpoint { print(path) }
+            try MPIRuntime.finalize()
+        } catch {
+            // one rank's failure stops every rank (a collective would otherwise wait forever)
+            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
+            throw error
+        }
+    }
+}
+
+enum TrainCommandSupport {
+    /// OpenBLAS threads = the cores of this node divided among its ranks, unless the user set
+    /// `OPENBLAS_NUM_THREADS`.
+    static func setThreadsPerRank(_ world: Communicator) throws {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil else { return }
+        let node = try world.splitShared()
+        let local = node.size
+        try node.close()
+        OpenBLAS.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / local))
+    }
+}
