@@ -82,6 +82,9 @@ public final class GradientReducer {
     /// Total bytes of the dense gradients (what one step all-reduces here).
     public var denseBytes: Int { buckets.reduce(0) { $0 + $1.bytes } }
 
+    /// Nanoseconds since `beginStep` (the reference point of `timings`).
+    public var elapsedNanoseconds: UInt64 { Profiler.now() &- stepStart }
+
     /// Call before the backward pass of the micro-batch whose gradients are reduced.
     public func beginStep() {
         nextBucket = 0

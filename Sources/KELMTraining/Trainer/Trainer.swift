@@ -65,13 +65,18 @@ public final class Trainer {
     let schedule: LinearSchedule
     let stageIndex: [BackwardStage: Int]
     public private(set) var step = 0
+    /// When the last backward of the latest step ended, in the reducer's timing frame
+    /// (nanoseconds since it began): bucket start times are compared with it.
+    public private(set) var backwardEndNanoseconds: UInt64 = 0
     /// Notes for the start-up log (e.g. what was adjusted).
     public private(set) var notes: [String] = []
 
     /// Builds the replica: parameters initialised (seeded, or from the Hugging Face folder
     /// `initFrom`) on rank 0 and broadcast; checks that every rank has the same parameter
     /// table and configuration; fills the entity memory (step 0, DESIGN §4).
-    public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil) throws {
+    /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
+    public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
+                fillMemory: Bool = true) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
@@ -131,9 +136,11 @@ public final class Trainer {
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
         memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
-        let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
-                                         batch: 8, tokens: config.memory.descriptionTokens)
-        try memory.fill(encoder: encoder, source: data, params: model.store.values.pointer, collective: collective)
+        if fillMemory {
+            let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
+                                             batch: 8, tokens: config.memory.descriptionTokens)
+            try memory.fill(encoder: encoder, source: data, params: model.store.values.pointer, collective: collective)
+        }
     }
 
     /// Tells the reducer when backward completes a stage.
@@ -172,6 +179,7 @@ public final class Trainer {
             model.backward(text: b.text, graph: b.graph, links: b.links, normalization: norm, sinks: sinks,
                            progress: a == A - 1 ? progress : nil)
             if let e = progress.error { throw e }
+            if a == A - 1 { backwardEndNanoseconds = reducer.elapsedNanoseconds }
             forwardNs += t1 - t0
             backwardNs += Profiler.now() - t1
             sums[0] += out.mlmLossSum

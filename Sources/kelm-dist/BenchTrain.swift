@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import KELMDistributed
+import KELMMPI
+import KELMTraining
+import Logging
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "The data-parallel training step (run under mpirun -np N, one thread per rank): scaling and overlap.")
+
+    @Option(help: "Parameter policy preset: full, ffn-routed or knowledge-paths.")
+    var policy = "full"
+
+    @Option(help: "Micro-batch per rank.")
+    var batch = 8
+
+    @Option(help: "Timed steps (the median is reported).")
+    var steps = 10
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Option(name: .customLong("bucket-mb"), help: "Gradient bucket cap in MiB.")
+    var bucketMB = 4.0
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard steps >= 1, warmup >= 0, batch >= 1, bucketMB > 0 else { throw ValidationError("--steps, --batch and --bucket-mb must be positive") }
+    }
+
+    func run() throws {
+        let world = try MPIRuntime.world()
+        var options = TrainBenchmark.Options()
+        options.policy = policy
+        options.microBatch = batch
+        options.steps = steps
+        options.warmupSteps = warmup
+        options.bucketMB = bucketMB
+        let logger = Logger(label: "kelm-dist.bench")
+        do {
+            let result = try TrainBenchmark(options: options).run(collective: MPICollective(world)) { line in
+                if world.rank == 0 { logger.info("\(line)") }
+            }
+            if world.rank == 0 {
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                } else {
+                    print(result.report)
+                }
+            }
+            try MPIRuntime.finalize()
+        } catch {
+            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
+            throw error
+        }
+    }
+}
