@@ -103,6 +103,12 @@ public final class GradientReducer {
             started[nextBucket] = true
             nextBucket += 1
         }
+        try poll()
+    }
+
+    /// Lets the all-reduces in flight progress (MPI moves a non-blocking collective only
+    /// inside MPI calls).
+    public func poll() throws {
         for i in 0..<nextBucket {
             if let p = pending[i], try p.test() {
                 timings[i].finishedNanoseconds = Profiler.now() &- stepStart

@@ -23,9 +23,11 @@ public enum BackwardStage: Hashable, Sendable {
     }
 }
 
-/// Told by backward when a stage is complete.
+/// Told by backward when a stage is complete; `poll` is called often in between (after each
+/// large matrix product), so that communication in flight keeps moving.
 public protocol BackwardProgress: AnyObject {
     func completed(_ stage: BackwardStage)
+    func poll()
 }
 
 extension FusionModel {

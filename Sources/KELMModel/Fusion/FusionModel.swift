@@ -200,7 +200,7 @@ public final class FusionModel {
             dHIn.update(repeating: 0, count: n * d)
             layers[c.firstFusionLayer + j].backward(dInput: dHIn, dOutput: dH, batch: text, params: params,
                                                     attentionGrads: sinks.attention, ffnGrads: sinks.ffn,
-                                                    scratch: bertScratch, profiler: profiler)
+                                                    scratch: bertScratch, progress: progress, profiler: profiler)
             progress?.completed(.lmLayer(c.firstFusionLayer + j))
             swap(&dH, &dHIn)
             swap(&dX, &dXIn)
@@ -212,7 +212,8 @@ public final class FusionModel {
         for i in stride(from: c.firstFusionLayer - 1, through: 0, by: -1) {
             dHIn.update(repeating: 0, count: n * d)
             layers[i].backward(dInput: dHIn, dOutput: dH, batch: text, params: params,
-                               attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: bertScratch, profiler: profiler)
+                               attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: bertScratch,
+                               progress: progress, profiler: profiler)
             progress?.completed(.lmLayer(i))
             swap(&dH, &dHIn)
         }

@@ -178,7 +178,7 @@ public final class BertLayer {
     public func backward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
                          batch: TokenBatch, params: UnsafeMutablePointer<Float>,
                          attentionGrads: UnsafeMutablePointer<Float>?, ffnGrads: UnsafeMutablePointer<Float>?,
-                         scratch s: BertLayerScratch, profiler: Profiler? = nil) {
+                         scratch s: BertLayerScratch, progress: BackwardProgress? = nil, profiler: Profiler? = nil) {
         let c = config, d = c.hiddenSize, n = batch.rows, B = batch.batch, T = batch.tokens
         guard let x = input else { preconditionFailure("BertLayer.backward before forward") }
         s.zero(rows: n)
@@ -199,10 +199,12 @@ public final class BertLayer {
         Linear.backward(dx: s.dInterAct.pointer, dWeight: p.outWeight.gradient(in: ffnGrads),
                         dBias: p.outBias.gradient(in: ffnGrads), dy: dFfn, x: interAct.pointer,
                         weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+        progress?.poll()
         GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
         Linear.backward(dx: s.dH1.pointer, dWeight: p.interWeight.gradient(in: ffnGrads),
                         dBias: p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
                         weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+        progress?.poll()
 
         profiler?.begin(.attention)
         // h1 = LN(ln1In); ln1In = Dropout(attnProj) + x
@@ -220,6 +222,7 @@ public final class BertLayer {
         Linear.backward(dx: s.dCtx.pointer, dWeight: p.attnOutWeight.gradient(in: attentionGrads),
                         dBias: p.attnOutBias.gradient(in: attentionGrads), dy: dProj, x: ctx.pointer,
                         weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
+        progress?.poll()
         SelfAttention.backward(dqkv: s.dQKV.pointer, scratch: s.dScores.pointer, dctx: s.dCtx.pointer,
                                qkv: qkv.pointer, probs: probs.pointer,
                                dropout: attentionDropoutApplied ? (UnsafePointer(probsMask.pointer), probsDropped.pointer) : nil,
@@ -227,6 +230,7 @@ public final class BertLayer {
         Linear.backward(dx: dInput, dWeight: p.qkvWeight.gradient(in: attentionGrads),
                         dBias: p.qkvBias.gradient(in: attentionGrads), dy: s.dQKV.pointer, x: x,
                         weight: p.qkvWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: 3 * d)
+        progress?.poll()
         profiler?.end()
     }
 }

@@ -153,6 +153,10 @@ public final class Trainer {
             guard error == nil, let i = index[stage] else { return }
             do { try reducer.stageCompleted(i) } catch { self.error = error }
         }
+        func poll() {
+            guard error == nil else { return }
+            do { try reducer.poll() } catch { self.error = error }
+        }
     }
 
     /// Runs global step `step` and advances.
