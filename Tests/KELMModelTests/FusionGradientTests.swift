@@ -50,3 +50,28 @@ final class FusionGradientTests: XCTestCase {
         try checkAllParameters(mode: ForwardMode(dropout: true, seed: 3, epoch: 1))
     }
 }
+
+/// The word embeddings' input-side gradient collected as rows and added afterwards equals the
+/// gradient added into the table directly.
+final class WordEmbeddingRowsTests: XCTestCase {
+    func testRowsPlusTableEqualsDirectGradient() throws {
+        let model = try FusionTestData.model()
+        try model.initializeParameters(seed: 2)
+        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
+        let memory = FusionTestData.memory()
+        let norm = LossNormalization(mlmCount: 3, lpCount: 3)
+        _ = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
+        model.store.zeroGrads()
+        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
+        let direct = model.store.grads.toArray()
+        model.store.zeroGrads()
+        var sinks = GradientSinks.all(model.store.grads.pointer)
+        let rows = SparseRows(capacity: 12, width: FusionTestData.config.bert.hiddenSize)
+        sinks.wordEmbeddingRows = rows
+        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: sinks)
+        XCTAssertEqual(rows.count, 10, "one row per non-pad token")
+        rows.scatterAdd(into: try model.store.grads("lm.embeddings.word_embeddings.weight").baseAddress!)
+        let split = model.store.grads.toArray()
+        for i in 0..<direct.count { XCTAssertEqual(split[i], direct[i], accuracy: 1e-6) }
+    }
+}

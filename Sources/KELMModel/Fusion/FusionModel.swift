@@ -181,6 +181,7 @@ public final class FusionModel {
         dX.update(repeating: 0, count: N * g)
         dX0.pointer.update(repeating: 0, count: N * g)
         dNodes.pointer.update(repeating: 0, count: N * g)
+        edgeEncoder.dTable.zero()
         profiler?.begin(.heads)
         mlmHead.backward(dHidden: dH, scale: normalization.mlmScale, params: params, headGrads: sinks.heads,
                          embeddingGrads: sinks.embeddings)
@@ -218,7 +219,8 @@ public final class FusionModel {
             swap(&dH, &dHIn)
         }
         profiler?.begin(.embeddings)
-        embeddings.backward(dOutput: dH, batch: text, params: params, grads: sinks.embeddings)
+        embeddings.backward(dOutput: dH, batch: text, params: params, grads: sinks.embeddings,
+                            wordRows: sinks.wordEmbeddingRows)
         progress?.completed(.embeddings)
         profiler?.end()
     }

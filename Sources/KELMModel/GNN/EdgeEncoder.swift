@@ -48,7 +48,7 @@ public final class EdgeEncoder {
         (Int(rel) * 3 + Int(ts)) * 3 + Int(tt)
     }
 
-    /// table[kinds, d_g]; also zeroes `dTable` for the coming backward.
+    /// table[kinds, d_g].
     public func forward(params: UnsafeMutablePointer<Float>) {
         let g = config.gnnHidden, F = config.edgeFeatureWidth, R3 = config.edgeRelations
         let w1 = p.w1.pointer(in: params), b1 = p.b1.pointer(in: params)
@@ -69,7 +69,6 @@ public final class EdgeEncoder {
         ReLU.forward(y: relu.pointer, x: normed.pointer, count: kinds * g)
         Linear.forward(y: table.pointer, x: relu.pointer, weight: p.w2.pointer(in: params), bias: p.b2.pointer(in: params),
                        rows: kinds, inFeatures: g, outFeatures: g)
-        dTable.zero()
     }
 
     /// Adds the parameter gradients for `dTable` (filled by the GNN layers' backward).

@@ -29,6 +29,10 @@ public struct GradientSinks {
     public var heads: UnsafeMutablePointer<Float>?
     public var gnn: UnsafeMutablePointer<Float>?
     public var mint: UnsafeMutablePointer<Float>?
+    /// When set (and embeddings are not frozen), the input side of the word embeddings'
+    /// gradient is appended here row by row instead of being added into the table; the tied
+    /// decoder's part still goes to `embeddings`.
+    public var wordEmbeddingRows: SparseRows?
 
     public init(embeddings: UnsafeMutablePointer<Float>?, attention: UnsafeMutablePointer<Float>?,
                 ffn: UnsafeMutablePointer<Float>?, heads: UnsafeMutablePointer<Float>?,
@@ -120,9 +124,11 @@ public final class BertEmbeddings {
     private var dropoutApplied = false
 
     /// Adds the parameter gradients for `dOutput` ([B·T, d]); the `[PAD]` row of the word
-    /// embeddings gets none (Hugging Face's `padding_idx`).
+    /// embeddings gets none (Hugging Face's `padding_idx`). With `wordRows`, the word
+    /// embeddings' gradient rows are appended there instead of added into the table.
     public func backward(dOutput: UnsafePointer<Float>, batch: TokenBatch,
-                         params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>?) {
+                         params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>?,
+                         wordRows: SparseRows? = nil) {
         guard let grads else { return }
         let d = config.hiddenSize, T = batch.tokens, n = batch.rows
         var dNorm = dOutput
@@ -136,8 +142,14 @@ public final class BertEmbeddings {
         LayerNorm.backward(dx: dSum, dWeight: p.normWeight.pointer(in: grads), dBias: p.normBias.pointer(in: grads),
                            dy: dNorm, x: sum.pointer, mean: mean.pointer, rstd: rstd.pointer,
                            weight: p.normWeight.pointer(in: params), rows: n, width: d)
-        Embedding.backward(dTable: p.word.pointer(in: grads), dOut: dSum, ids: batch.inputIds.pointer,
-                           rows: n, width: d, skipId: Int32(config.padTokenId))
+        if let wordRows {
+            for r in 0..<n where batch.inputIds.pointer[r] != Int32(config.padTokenId) {
+                wordRows.append(id: batch.inputIds.pointer[r], row: dSum + r * d)
+            }
+        } else {
+            Embedding.backward(dTable: p.word.pointer(in: grads), dOut: dSum, ids: batch.inputIds.pointer,
+                               rows: n, width: d, skipId: Int32(config.padTokenId))
+        }
         let dPos = p.position.pointer(in: grads), dType0 = p.tokenType.pointer(in: grads)
         for r in 0..<n {
             let g = dSum + r * d, pr = dPos + (r % T) * d

@@ -64,6 +64,11 @@ public final class Trainer {
     let frozen: [Bool]
     let schedule: LinearSchedule
     let stageIndex: [BackwardStage: Int]
+    /// The word embeddings' input-side gradient rows (nil when the embeddings are frozen):
+    /// exchanged after backward, so that the large tied-decoder part is reduced early.
+    let wordRows: SparseRows?
+    let wordEmbeddings: ParameterEntry
+    private var sparseBytes = 0
     public private(set) var step = 0
     /// When the last backward of the latest step ended, in the reducer's timing frame
     /// (nanoseconds since it began): bucket start times are compared with it.
@@ -125,8 +130,16 @@ public final class Trainer {
         for (i, s) in model.backwardStages.enumerated() { stages[s] = i }
         stageIndex = stages
         let reduction = perEntry.map { $0 == .routed ? ReductionPolicy.dense : $0 }
+        wordEmbeddings = try table.entry(named: "lm.embeddings.word_embeddings.weight")
+        let splitWordGradient = policies[.embeddings] != .frozen
+        wordRows = splitWordGradient
+            ? SparseRows(capacity: config.train.accumulation * B * T, width: c.bert.hiddenSize) : nil
         reducer = GradientReducer(table: table, policies: reduction,
-                                  readyStage: table.entries.map { stages[BackwardStage.of($0.name)] ?? 0 },
+                                  readyStage: table.entries.map {
+                                      // the tied decoder's part is final after the heads
+                                      splitWordGradient && $0.name == "lm.embeddings.word_embeddings.weight"
+                                          ? 0 : stages[BackwardStage.of($0.name)] ?? 0
+                                  },
                                   capBytes: Int(config.train.bucketMB * 1_048_576), grads: model.store.grads,
                                   collective: collective)
         order = SampleOrder(segments: data.segmentCount, microBatch: B, worldSize: collective.size,
@@ -170,7 +183,9 @@ public final class Trainer {
         let norm = LossNormalization(mlmCount: Int(counts[0]), lpCount: Int(counts[1]),
                                      mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
         model.store.zeroGrads()
-        let sinks = policies.sinks(model.store.grads.pointer)
+        var sinks = policies.sinks(model.store.grads.pointer)
+        wordRows?.removeAll()
+        sinks.wordEmbeddingRows = wordRows
         let mode = ForwardMode(dropout: true, seed: UInt64(config.data.seed), epoch: UInt32(g / max(1, order.stepsPerEpoch)))
         var sums: [Double] = [0, 0, 0]
         var forwardNs: UInt64 = 0, backwardNs: UInt64 = 0
@@ -190,7 +205,12 @@ public final class Trainer {
             sums[1] += out.lpLossSum
             sums[2] += Double(out.mlmCorrect)
         }
-        let exposedNs = try reducer.finish()
+        var exposedNs = try reducer.finish()
+        if let wordRows {
+            let t = Profiler.now()
+            try exchangeWordRows(wordRows)
+            exposedNs += Profiler.now() - t
+        }
         try collective.allReduceSum(&sums)
         let loss = norm.total(mlmSum: sums[0], lpSum: sums[1])
         let optStart = Profiler.now()
@@ -227,8 +247,25 @@ public final class Trainer {
                            tokens_per_s: tokensPerStep / seconds,
                            time_forward_ms: Double(forwardNs) * 1e-6, time_backward_ms: Double(backwardNs) * 1e-6,
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
-                           bytes_allreduced: reducer.denseBytes, bytes_dense_equivalent: model.store.table.count * 4,
+                           bytes_allreduced: reducer.denseBytes + sparseBytes, bytes_dense_equivalent: model.store.table.count * 4,
                            skipped: skipped)
+    }
+
+    /// Adds every rank's word-embedding gradient rows (in rank order, the same on every rank)
+    /// into the word embeddings' reduced gradient.
+    func exchangeWordRows(_ rows: SparseRows) throws {
+        let d = rows.width
+        var ids = [Int64](repeating: 0, count: rows.count)
+        for i in 0..<rows.count { ids[i] = Int64(rows.ids.pointer[i]) }
+        let allIds = try ids.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        let allValues = try collective.allGatherV(UnsafeBufferPointer(start: rows.values.pointer, count: rows.count * d))
+        let table = wordEmbeddings.ref.pointer(in: model.store.grads.pointer)
+        allValues.withUnsafeBufferPointer { v in
+            for (i, id) in allIds.enumerated() {
+                ElementWise.accumulate(table + Int(id) * d, v.baseAddress! + i * d, count: d)
+            }
+        }
+        sparseBytes = allIds.count * (8 + 4 * d)
     }
 
     /// ‖g‖ over every non-frozen parameter (identical on all ranks after the reduction).
