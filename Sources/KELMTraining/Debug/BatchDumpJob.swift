@@ -34,7 +34,7 @@ public struct BatchDumpJob {
         var config = self.config
         var weights: SafetensorsFile? = nil
         if let dir = initFrom ?? config.model.initFrom {
-            let pretrained = try HuggingFaceBert.open(directory: URL(fileURLWithPath: dir))
+            let pretrained = try HuggingFaceBert.open(directory: try KELMConfig.pretrainedDirectory(dir))
             config.adoptArchitecture(of: pretrained.config)
             weights = pretrained.weights
         }

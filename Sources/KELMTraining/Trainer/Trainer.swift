@@ -85,7 +85,7 @@ public final class Trainer {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
-            let p = try HuggingFaceBert.open(directory: URL(fileURLWithPath: dir))
+            let p = try HuggingFaceBert.open(directory: try KELMConfig.pretrainedDirectory(dir))
             config.adoptArchitecture(of: p.config)
             pretrained = p
         }
