@@ -37,7 +37,7 @@ public final class SyntheticTrainingData: TrainingData {
         return p
     }
 
-    public func fill(_ batch: TrainingBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws {
+    public func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws {
         batch.beginBatch(tokens: tokens)
         var cachedEpoch = -1
         var perm: [Int] = []
@@ -50,7 +50,7 @@ public final class SyntheticTrainingData: TrainingData {
         try batch.finishBatch(numRelations: numRelations, entityCount: entityCount)
     }
 
-    func appendSample(to batch: TrainingBatch, segment s: Int, epoch: Int, globalIndex: UInt64) throws {
+    func appendSample(to batch: FusionBatch, segment s: Int, epoch: Int, globalIndex: UInt64) throws {
         var content = RandomStream(RandomKey(seed: seed, purpose: .benchmark, stream: 10, item: UInt64(s)))
         let T = tokens, R = Int32(numRelations)
         let length = max(4, T / 2 + content.nextInt(below: T - T / 2 + 1))

@@ -41,5 +41,5 @@ public protocol TrainingData: DescriptionSource {
     var edgesPerSegment: Int { get }
     /// Fills `batch` with the micro-batch of `rank`'s micro-step `microStep` at global step
     /// `step`; masking and link sampling keyed by (seed, epoch, global sample index).
-    func fill(_ batch: TrainingBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws
+    func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws
 }

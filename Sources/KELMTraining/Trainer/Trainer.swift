@@ -59,7 +59,7 @@ public final class Trainer {
     public let memory: EntityContextMemory
     public let order: SampleOrder
     public let policies: GroupPolicies
-    let batches: [TrainingBatch]
+    let batches: [FusionBatch]
     let peakRates: [Float]
     let frozen: [Bool]
     let schedule: LinearSchedule
@@ -145,7 +145,7 @@ public final class Trainer {
         order = SampleOrder(segments: data.segmentCount, microBatch: B, worldSize: collective.size,
                             accumulation: config.train.accumulation)
         batches = (0..<config.train.accumulation).map { _ in
-            TrainingBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
+            FusionBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
         memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)

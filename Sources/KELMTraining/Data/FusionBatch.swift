@@ -4,7 +4,7 @@ import KELMNumerics
 /// One micro-batch for the fusion model: text, the disjoint union of subgraphs, link-prediction
 /// examples and the mention mask, preallocated and refilled in place. Samples are appended one
 /// by one (`beginBatch`, `appendSegment`…, `finishBatch`).
-public final class TrainingBatch {
+public final class FusionBatch {
     public let text: TokenBatch
     public let graph: GraphBatch
     public let links: LinkBatch
