@@ -23,6 +23,48 @@ public final class EntityContextMemory {
         return start..<(start + base + (rank < extra ? 1 : 0))
     }
 
+    /// Which entities a refresh covers (DESIGN §4, `memory.refresh`).
+    public enum Coverage: Equatable, Sendable {
+        /// Every entity (JAKET).
+        case full
+        /// The next block of this many entity ids, cycling.
+        case rolling(block: Int)
+    }
+
+    /// The entity ids the next refresh covers, from `candidates` (all entities, or those that
+    /// can appear in a training subgraph), starting at position `next` for a rolling refresh.
+    /// Returns them and the next position.
+    public static func covered(_ coverage: Coverage, candidates: [Int], next: Int) -> (entities: [Int], next: Int) {
+        switch coverage {
+        case .full: return (candidates, 0)
+        case .rolling(let block):
+            guard !candidates.isEmpty else { return ([], 0) }
+            let n = min(block, candidates.count)
+            let start = next % candidates.count
+            let ids = (0..<n).map { candidates[(start + $0) % candidates.count] }
+            return (ids, (start + n) % candidates.count)
+        }
+    }
+
+    /// A refresh: M ← m·M + (1−m)·M_new for `entities`. The covered entities are split into
+    /// contiguous blocks, one per rank; each rank encodes its block; the blocks are all-gathered
+    /// and every rank applies the same update.
+    public func refresh(entities: [Int], momentum: Float, encoder: DescriptionEncoder, source: DescriptionSource,
+                        params: UnsafeMutablePointer<Float>, collective: Collective) throws {
+        let mine = Self.block(of: entities.count, rank: collective.rank, size: collective.size)
+        let local = FlatBuffer(count: mine.count * width)
+        try encoder.encode(entities: entities[mine], source: source, params: params, output: local.pointer)
+        let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
+        precondition(all.count == entities.count * width, "the gathered blocks must cover the refreshed entities")
+        let keep = momentum, take = 1 - momentum
+        all.withUnsafeBufferPointer { fresh in
+            for (i, e) in entities.enumerated() {
+                let row = values.pointer + e * width, new = fresh.baseAddress! + i * width
+                for c in 0..<width { row[c] = keep * row[c] + take * new[c] }
+            }
+        }
+    }
+
     /// Step 0: M = M_new for every entity. Each rank encodes its block; the blocks are
     /// all-gathered (`MPI_Allgatherv`) so every rank holds the same M.
     public func fill(encoder: DescriptionEncoder, source: DescriptionSource, params: UnsafeMutablePointer<Float>,

@@ -5,6 +5,7 @@ import XCTest
 
 final class EntityContextMemoryTests: XCTestCase {
     final class Descriptions: DescriptionSource {
+        init() {}
         let entityCount = 7
         func description(of e: Int, into tokens: UnsafeMutablePointer<Int32>, capacity: Int) throws -> (length: Int, start: Int, end: Int) {
             let length = min(capacity, 3 + e % 4)

@@ -14,6 +14,8 @@ public final class SyntheticTrainingData: TrainingData {
     public let nodesPerSegment: Int
     public let seed: UInt64
     public var edgesPerSegment: Int { 7 * nodesPerSegment }
+    /// Every synthetic entity can be drawn into a subgraph.
+    public var reachableEntities: [Int] { Array(0..<entityCount) }
 
     static let pad: Int32 = 0, cls: Int32 = 101, sep: Int32 = 102, mask: Int32 = 103, firstWord: Int32 = 104
 

@@ -39,6 +39,8 @@ public protocol TrainingData: DescriptionSource {
     /// Largest nodes and edges a segment's subgraph can have (for allocating batches).
     var nodesPerSegment: Int { get }
     var edgesPerSegment: Int { get }
+    /// Entities that can appear in a training subgraph (`memory.scope: reachable`), ascending.
+    var reachableEntities: [Int] { get }
     /// Fills `batch` with the micro-batch of `rank`'s micro-step `microStep` at global step
     /// `step`; masking and link sampling keyed by (seed, epoch, global sample index).
     func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws

@@ -70,6 +70,10 @@ public final class Trainer {
     let wordEmbeddings: ParameterEntry
     private var sparseBytes = 0
     public private(set) var step = 0
+    /// The entity memory's refresh schedule (DESIGN §4).
+    public private(set) var memorySchedule: RefreshSchedule
+    let descriptionEncoder: DescriptionEncoder
+    let memoryCandidates: [Int]
     /// When the last backward of the latest step ended, in the reducer's timing frame
     /// (nanoseconds since it began): bucket start times are compared with it.
     public private(set) var backwardEndNanoseconds: UInt64 = 0
@@ -149,10 +153,13 @@ public final class Trainer {
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
         memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+        descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
+                                                batch: 8, tokens: config.memory.descriptionTokens)
+        memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
+                                         repeats: config.memory.repeats, maxInterval: config.memory.maxInterval)
+        memoryCandidates = config.memory.scope == .reachable ? data.reachableEntities : Array(0..<data.entityCount)
         if fillMemory {
-            let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
-                                             batch: 8, tokens: config.memory.descriptionTokens)
-            try memory.fill(encoder: encoder, source: data, params: model.store.values.pointer, collective: collective)
+            try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective)
         }
     }
 
@@ -176,6 +183,7 @@ public final class Trainer {
     public func trainStep() throws -> StepMetrics {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
+        if memorySchedule.isDue(step: g) { try refreshMemory() }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         var counts: [Int64] = [0, 0]
         for b in batches { counts[0] += Int64(b.maskedCount); counts[1] += Int64(b.positiveCount) }
@@ -249,6 +257,17 @@ public final class Trainer {
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
                            bytes_allreduced: reducer.denseBytes + sparseBytes, bytes_dense_equivalent: model.store.table.count * 4,
                            skipped: skipped)
+    }
+
+    /// A scheduled refresh of the entity memory (full, or the next rolling block).
+    public func refreshMemory() throws {
+        let coverage: EntityContextMemory.Coverage = config.memory.refresh == .full
+            ? .full : .rolling(block: config.memory.blockEntities)
+        let (entities, next) = EntityContextMemory.covered(coverage, candidates: memoryCandidates, next: memorySchedule.nextBlock)
+        try memory.refresh(entities: entities, momentum: Float(config.memory.momentum), encoder: descriptionEncoder,
+                           source: data, params: model.store.values.pointer, collective: collective)
+        memorySchedule.nextBlock = next
+        memorySchedule.recordRefresh(at: step)
     }
 
     /// Adds every rank's word-embedding gradient rows (in rank order, the same on every rank)
