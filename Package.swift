@@ -57,7 +57,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMDataTests", dependencies: ["KELMData", "KELMHDF5", "KELMNumerics", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
+        .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
         .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
