@@ -10,6 +10,20 @@ public enum Checkpoint {
     public static let formatVersion = 1
     public static let version = "0.1.0"
 
+    /// The entity memory's schedule state (attributes of /memory/entity_context).
+    public struct MemoryState: Equatable, Sendable {
+        public var refreshCount = 0
+        public var nextRefreshStep = 0
+        public var nextBlock = 0
+        public var momentum = 0.8
+        public init(refreshCount: Int = 0, nextRefreshStep: Int = 0, nextBlock: Int = 0, momentum: Double = 0.8) {
+            self.refreshCount = refreshCount
+            self.nextRefreshStep = nextRefreshStep
+            self.nextBlock = nextBlock
+            self.momentum = momentum
+        }
+    }
+
     /// What a checkpoint holds.
     public struct Contents {
         public var step: Int
@@ -25,8 +39,9 @@ public enum Checkpoint {
         public var optimizerStep: Int
         public var lrPretrained: Double
         public var lrNew: Double
-        /// The entity memory [|E|, d], if any.
+        /// The entity memory [|E|, d], if any, and its schedule state.
         public var memory: (values: FlatBuffer, entities: Int, width: Int)?
+        public var memoryState = MemoryState()
 
         public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
                     params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
@@ -87,6 +102,12 @@ public enum Checkpoint {
                 try f.writeDataset("/memory/entity_context",
                                    UnsafeBufferPointer(start: memory.values.pointer, count: memory.entities * memory.width),
                                    shape: [memory.entities, memory.width])
+                try f.withDataset("/memory/entity_context") { ds in
+                    try ds.setAttribute("refresh_count", Int64(c.memoryState.refreshCount))
+                    try ds.setAttribute("next_refresh_step", Int64(c.memoryState.nextRefreshStep))
+                    try ds.setAttribute("next_block", Int64(c.memoryState.nextBlock))
+                    try ds.setAttribute("momentum", c.memoryState.momentum)
+                }
             }
             try f.close()
         }

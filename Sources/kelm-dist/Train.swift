@@ -19,18 +19,24 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("init-from"), help: "Hugging Face BERT folder (config.json + model.safetensors) for the LM.")
     var initFrom: String?
 
+    @Option(help: "Continue from a checkpoint file, or a run directory (its latest checkpoint).")
+    var resume: String?
+
     @Option(help: "Run directory (config.yaml, metrics.jsonl, checkpoints/).")
     var out: String = "runs/train"
 
     func run() throws {
         let world = try MPIRuntime.world()
         do {
-            let loaded = try ConfigLoader.load(file: config, overrides: overrides)
+            var loaded = try ConfigLoader.load(file: config, overrides: overrides)
+            let plan = try resume.map { try ResumePlan(requested: loaded, path: $0, worldSize: world.size) }
+            if let plan { loaded = plan.config }
             try TrainCommandSupport.setThreadsPerRank(world)
             var logger = Logger(label: "kelm-dist.train")
             logger.logLevel = world.rank == 0 ? .info : .error
-            let run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: MPICollective(world),
+            var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: MPICollective(world),
                                   initFrom: initFrom, runDirectory: out, logger: logger)
+            run.resume = plan
             let summary = try run.run()
             if world.rank == 0, let path = summary.checkpoint { print(path) }
             try MPIRuntime.finalize()

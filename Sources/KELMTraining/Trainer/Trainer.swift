@@ -259,6 +259,45 @@ public final class Trainer {
                            skipped: skipped)
     }
 
+    /// Everything a checkpoint holds at this step boundary.
+    public func checkpointContents() throws -> Checkpoint.Contents {
+        var c = Checkpoint.Contents(
+            step: step, epoch: step / max(1, order.stepsPerEpoch), samplesSeen: step * order.globalBatch,
+            worldSize: collective.size, configJSON: try config.canonicalJSON(), table: model.store.table,
+            params: model.store.values, expAvg: optimizer.expAvg, expAvgSq: optimizer.expAvgSq,
+            optimizerStep: optimizer.step, lrPretrained: config.train.lrPretrained, lrNew: config.train.lrNew,
+            memory: (memory.values, memory.entityCount, memory.width))
+        c.memoryState = Checkpoint.MemoryState(refreshCount: memorySchedule.refreshCount,
+                                               nextRefreshStep: memorySchedule.nextRefreshStep,
+                                               nextBlock: memorySchedule.nextBlock, momentum: config.memory.momentum)
+        return c
+    }
+
+    /// Continues from a checkpoint (DESIGN §7): parameters, Adam moments and step, the entity
+    /// memory and its schedule, and the step counter. The data order and every random draw
+    /// follow from the step, so nothing else is needed for an exact continuation.
+    public func restore(from path: String) throws {
+        let (f, header) = try Checkpoint.open(path)
+        let table = model.store.table
+        try Checkpoint.read("params", from: f, into: model.store.values, table: table)
+        try Checkpoint.read("optimizer/exp_avg", from: f, into: optimizer.expAvg, table: table)
+        try Checkpoint.read("optimizer/exp_avg_sq", from: f, into: optimizer.expAvgSq, table: table)
+        optimizer.setStep(header.optimizerStep)
+        try Checkpoint.readMemory(from: f, into: memory.values, entities: memory.entityCount, width: memory.width)
+        if let m = header.memoryState {
+            memorySchedule.refreshCount = m.refreshCount
+            memorySchedule.nextRefreshStep = m.nextRefreshStep
+            memorySchedule.nextBlock = m.nextBlock
+        }
+        try f.close()
+        let samples = header.step * order.globalBatch
+        guard samples == header.samplesSeen else {
+            throw CheckpointError(file: path, item: "attribute samples_seen",
+                                  "is \(header.samplesSeen), but \(header.step) steps of this run's global batch \(order.globalBatch) make \(samples): keep the global batch when resuming")
+        }
+        step = header.step
+    }
+
     /// A scheduled refresh of the entity memory (full, or the next rolling block).
     public func refreshMemory() throws {
         let coverage: EntityContextMemory.Coverage = config.memory.refresh == .full

@@ -13,6 +13,8 @@ public struct TrainingRun {
     public var initFrom: String?
     public var runDirectory: String
     public var logger: Logger
+    /// Continue from this checkpoint (see `ResumePlan` for the configuration to use).
+    public var resume: ResumePlan?
 
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String?, runDirectory: String,
                 logger: Logger) {
@@ -33,7 +35,9 @@ public struct TrainingRun {
     var isRoot: Bool { collective.rank == 0 }
 
     public func run() throws -> Summary {
-        let trainer = try Trainer(config: config, data: data, collective: collective, initFrom: initFrom)
+        let trainer = try Trainer(config: config, data: data, collective: collective,
+                                  initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil)
+        if let resume { try trainer.restore(from: resume.checkpoint) }
         var metrics: MetricsLog? = nil
         if isRoot {
             try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -43,13 +47,15 @@ public struct TrainingRun {
             metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
             logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
             logger.info("global batch \(trainer.order.globalBatch) segments (micro-batch \(config.train.microBatch) × \(collective.size) rank(s) × accumulation \(config.train.accumulation)), \(trainer.reducer.buckets.count) gradient buckets of at most \(config.train.bucketMB) MiB")
-            for note in trainer.notes { logger.notice("\(note)") }
+            for note in trainer.notes + (resume?.notes ?? []) { logger.notice("\(note)") }
+            if let resume { logger.info("resuming from \(resume.checkpoint) at step \(resume.header.step)") }
         }
         let total = config.train.steps
         var last: StepMetrics? = nil
         var checkpoint: String? = nil
         let start = Profiler.now()
-        for _ in 0..<total {
+        let first = trainer.step
+        while trainer.step < total {
             let m = try trainer.trainStep()
             last = m
             let done = m.step + 1
@@ -57,7 +63,7 @@ public struct TrainingRun {
                 if done % config.log.every == 0 || done == total {
                     try metrics?.append(m)
                     let elapsed = Double(Profiler.now() - start) * 1e-9
-                    let eta = elapsed / Double(done) * Double(total - done)
+                    let eta = elapsed / Double(done - first) * Double(total - done)
                     logger.info("\(Self.progressLine(m, total: total, eta: eta))")
                 }
             }
@@ -75,12 +81,7 @@ public struct TrainingRun {
     func save(_ t: Trainer) throws -> String? {
         var path: String? = nil
         if isRoot {
-            let contents = Checkpoint.Contents(
-                step: t.step, epoch: t.step / max(1, t.order.stepsPerEpoch), samplesSeen: t.step * t.order.globalBatch,
-                worldSize: collective.size, configJSON: try t.config.canonicalJSON(), table: t.model.store.table,
-                params: t.model.store.values, expAvg: t.optimizer.expAvg, expAvgSq: t.optimizer.expAvgSq,
-                optimizerStep: t.optimizer.step, lrPretrained: t.config.train.lrPretrained, lrNew: t.config.train.lrNew,
-                memory: (t.memory.values, t.memory.entityCount, t.memory.width))
+            let contents = try t.checkpointContents()
             path = try Checkpoint.save(contents, runDirectory: runDirectory, keep: config.checkpoint.keep)
         }
         try collective.barrier()
