@@ -3,5 +3,5 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training-step throughput (release build).",
-        subcommands: [BenchLM.self])
+        subcommands: [BenchLM.self, BenchLoader.self])
 }
