@@ -13,8 +13,9 @@ import Foundation
 ///   (`WordNetSchema.pointerRelations`); lexical pointers are lifted to their synsets.
 /// - The corpus is, per synset, its definition and then each example sentence of its gloss,
 ///   with the synset as source entity.
-/// - An ambiguous surface form links to its most frequent sense: the sense with the highest
-///   tag count in `cntlist.rev`, ties broken by sense number, then part of speech (n, v, a, r).
+/// - An ambiguous surface form links to its most frequent sense: the sense (synset, lemma) with
+///   the highest tag count in `cntlist.rev` (matched by sense key), ties broken by the sense
+///   number in `index.<pos>`, then part of speech (n, v, a, r), then data-file order.
 ///   Entity ids are ordered so that this sense has the lowest id among the form's carriers
 ///   wherever the constraints allow it (`preferenceOrder`: "preferred before the other
 ///   carriers", otherwise noun, verb, adjective, adverb synsets by offset; where these
@@ -52,26 +53,25 @@ public enum WordNetImport {
         for (index, synset) in synsets.enumerated() { synsetIndex[synset.pos.rawValue << 32 | synset.offset] = index }
         let tagCounts = try readTagCounts((source as NSString).appendingPathComponent("cntlist.rev"))
 
-        // The most frequent sense of each surface form (normalised).
+        // The most frequent sense of each surface form (normalised): the highest tag count of
+        // the sense (synset, lemma), ties to the lower sense number, then n, v, a, r.
         var best: [String: (synset: Int, count: Int, sense: Int, pos: Int)] = [:]
         var carriers: [String: [Int]] = [:]
-        for pos in WordNetSchema.FilePOS.allCases {
-            for (lemma, offsets) in senseLists[pos.rawValue] {
+        for (index, synset) in synsets.enumerated() {
+            for (k, lemma) in synset.lemmas.enumerated() {
                 let form = EntityLinker.normalize(lemma)
                 guard !form.isEmpty else { continue }
-                for (k, offset) in offsets.enumerated() {
-                    guard let synset = synsetIndex[pos.rawValue << 32 | offset] else {
-                        throw DataError(.malformed, file: (source as NSString).appendingPathComponent("index.\(pos.fileSuffix)"),
-                                        field: lemma, "sense \(k + 1) names synset offset \(offset), which data.\(pos.fileSuffix) does not hold")
+                let lower = lemma.lowercased()
+                let count = tagCounts[senseKey(synset, lemma: k, synsets: synsets, synsetIndex: synsetIndex)] ?? 0
+                let sense = (senseLists[synset.pos.rawValue][lower]?.firstIndex(of: synset.offset)).map { $0 + 1 } ?? Int.max
+                carriers[form, default: []].append(index)
+                let candidate = (synset: index, count: count, sense: sense, pos: synset.pos.rawValue)
+                if let current = best[form] {
+                    if (count, -sense, -candidate.pos, -index) > (current.count, -current.sense, -current.pos, -current.synset) {
+                        best[form] = candidate
                     }
-                    let count = tagCounts["\(lemma)%\(pos.rawValue)#\(k + 1)"] ?? 0
-                    carriers[form, default: []].append(synset)
-                    if let current = best[form] {
-                        let better = (count, -(k + 1), -pos.rawValue, -synset) > (current.count, -current.sense, -current.pos, -current.synset)
-                        if better { best[form] = (synset, count, k + 1, pos.rawValue) }
-                    } else {
-                        best[form] = (synset, count, k + 1, pos.rawValue)
-                    }
+                } else {
+                    best[form] = candidate
                 }
             }
         }
@@ -159,6 +159,8 @@ public enum WordNetImport {
         let ssType: Character
         let category: Int
         let lemmas: [String]
+        /// The lex_id of each lemma (sense keys use it).
+        let lexIDs: [Int]
         let pointers: [Pointer]
         let definition: String
         let examples: [String]
@@ -232,10 +234,15 @@ public enum WordNetImport {
                 throw malformed("w_cnt", "expected a hexadecimal word count followed by that many word/lex_id pairs")
             }
             var lemmas: [String] = []
+            var lexIDs: [Int] = []
             for k in 0..<wordCount {
                 var word = fields[4 + 2 * k]
                 if word.hasSuffix(")"), let open = word.lastIndex(of: "(") { word = word[..<open] }
+                guard let lexID = Int(fields[5 + 2 * k], radix: 16) else {
+                    throw malformed("lex_id", "expected a hexadecimal lex_id after \"\(word)\", found \"\(fields[5 + 2 * k])\"")
+                }
                 lemmas.append(String(word))
+                lexIDs.append(lexID)
             }
             var cursor = 4 + 2 * wordCount
             guard let pointerCount = Int(fields[cursor]), fields.count >= cursor + 1 + 4 * pointerCount else {
@@ -257,7 +264,7 @@ public enum WordNetImport {
             }
             let (definition, examples) = splitGloss(gloss)
             synsets.append(Synset(pos: pos, offset: offset, ssType: ssType, category: category, lemmas: lemmas,
-                                  pointers: pointers, definition: definition, examples: examples, file: path, line: line.number))
+                                  lexIDs: lexIDs, pointers: pointers, definition: definition, examples: examples, file: path, line: line.number))
         }
     }
 
@@ -293,22 +300,44 @@ public enum WordNetImport {
         return (definitions.joined(separator: "; "), examples)
     }
 
-    /// `cntlist.rev` (sense_key sense_number tag_cnt) as "lemma%<pos raw value>#sense" → count;
-    /// empty when the file is absent.
+    /// `cntlist.rev` (sense_key sense_number tag_cnt) as sense key → tag count; empty when the
+    /// file is absent. (Its sense numbers do not always follow the order of the index files, so
+    /// senses are matched by key.)
     static func readTagCounts(_ path: String) throws -> [String: Int] {
         guard FileManager.default.fileExists(atPath: path) else { return [:] }
         var counts: [String: Int] = [:]
         for line in try TextLines(path: path, role: "WordNet cntlist.rev file").lines where !line.text.isEmpty {
             let fields = line.text.split(separator: " ")
-            guard fields.count == 3, let percent = fields[0].firstIndex(of: "%"),
-                  let type = fields[0][fields[0].index(after: percent)...].first,
-                  let pos = WordNetSchema.FilePOS(senseKeyType: type),
-                  let sense = Int(fields[1]), let count = Int(fields[2]) else {
+            guard fields.count == 3, fields[0].contains("%"), Int(fields[1]) != nil, let count = Int(fields[2]) else {
                 throw DataError(.malformed, file: path, line: line.number, "expected \"sense_key sense_number tag_cnt\" (cntlist(5))")
             }
-            counts["\(fields[0][..<percent])%\(pos.rawValue)#\(sense)", default: 0] += count
+            counts[String(fields[0]), default: 0] += count
         }
         return counts
+    }
+
+    /// The sense key of lemma `k` of `synset` (senseidx(5)):
+    /// `lemma%ss_type:lex_filenum:lex_id:head_word:head_id`, the head fields only for adjective
+    /// satellites (the first lemma and its lex_id of the head synset their similar-to pointer names).
+    static func senseKey(_ synset: Synset, lemma k: Int, synsets: [Synset], synsetIndex: [Int: Int]) -> String {
+        func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let type: Int
+        switch synset.ssType {
+        case "n": type = 1
+        case "v": type = 2
+        case "a": type = 3
+        case "r": type = 4
+        default: type = 5
+        }
+        var head = ":"
+        if type == 5 {
+            let similar = WordNetSchema.pointerRelations.firstIndex { $0.symbol == "&" }
+            if let pointer = synset.pointers.first(where: { $0.relation == similar }),
+               let target = synsetIndex[pointer.pos.rawValue << 32 | pointer.offset] {
+                head = "\(synsets[target].lemmas[0].lowercased()):\(twoDigits(synsets[target].lexIDs[0]))"
+            }
+        }
+        return "\(synset.lemmas[k].lowercased())%\(type):\(twoDigits(synset.category)):\(twoDigits(synset.lexIDs[k])):\(head)"
     }
 
     /// An order of 0..<count that satisfies as many "i before each of successors[i]"
