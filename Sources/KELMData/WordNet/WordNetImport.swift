@@ -57,12 +57,23 @@ public enum WordNetImport {
         // the sense (synset, lemma), ties to the lower sense number, then n, v, a, r.
         var best: [String: (synset: Int, count: Int, sense: Int, pos: Int)] = [:]
         var carriers: [String: [Int]] = [:]
+        var satelliteKeys: [String: Int] = [:]  // satellite sense keys without head → how many senses have it
+        for synset in synsets where synset.ssType == "s" {
+            for k in synset.lemmas.indices {
+                satelliteKeys[shortSatelliteKey(senseKey(synset, lemma: k, synsets: synsets, synsetIndex: synsetIndex)), default: 0] += 1
+            }
+        }
         for (index, synset) in synsets.enumerated() {
             for (k, lemma) in synset.lemmas.enumerated() {
                 let form = EntityLinker.normalize(lemma)
                 guard !form.isEmpty else { continue }
                 let lower = lemma.lowercased()
-                let count = tagCounts[senseKey(synset, lemma: k, synsets: synsets, synsetIndex: synsetIndex)] ?? 0
+                let key = senseKey(synset, lemma: k, synsets: synsets, synsetIndex: synsetIndex)
+                var count = tagCounts[key] ?? 0
+                if tagCounts[key] == nil, synset.ssType == "s" {
+                    let short = shortSatelliteKey(key)
+                    if satelliteKeys[short] == 1 { count = max(0, tagCounts[short] ?? 0) }
+                }
                 let sense = (senseLists[synset.pos.rawValue][lower]?.firstIndex(of: synset.offset)).map { $0 + 1 } ?? Int.max
                 carriers[form, default: []].append(index)
                 let candidate = (synset: index, count: count, sense: sense, pos: synset.pos.rawValue)
@@ -312,8 +323,21 @@ public enum WordNetImport {
                 throw DataError(.malformed, file: path, line: line.number, "expected \"sense_key sense_number tag_cnt\" (cntlist(5))")
             }
             counts[String(fields[0]), default: 0] += count
+            // Satellites are also found by the key without head fields, if unique (−1: not unique).
+            if fields[0].contains("%5:") {
+                let short = shortSatelliteKey(String(fields[0]))
+                counts[short] = counts[short] == nil ? count : -1
+            }
         }
         return counts
+    }
+
+    /// A satellite's sense key without its head fields: `lemma%5:lex_filenum:lex_id:*`. Used
+    /// when the full key is not in `cntlist.rev` (whose heads do not always match the data
+    /// files), and only when both sides have a single sense with that shorter key.
+    static func shortSatelliteKey(_ key: String) -> String {
+        guard let third = nthIndex(of: ":", in: Substring(key), 3) else { return key }
+        return String(key[...third]) + "*"
     }
 
     /// The sense key of lemma `k` of `synset` (senseidx(5)):
@@ -445,6 +469,16 @@ struct MaxHeap {
         }
         return top
     }
+}
+
+/// The index of the `n`-th (1-based) occurrence of `character` in `text`.
+func nthIndex(of character: Character, in text: Substring, _ n: Int) -> Substring.Index? {
+    var seen = 0
+    for index in text.indices where text[index] == character {
+        seen += 1
+        if seen == n { return index }
+    }
+    return nil
 }
 
 /// A binary min-heap of integers.
