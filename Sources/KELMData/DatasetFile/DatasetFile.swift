@@ -92,6 +92,14 @@ public final class DatasetFile {
                     throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
                                     "pointer arrays do not match the number of segments")
                 }
+                for i in 0..<sourceEntity.count {
+                    let length = tokenPointer[i + 1] - tokenPointer[i]
+                    guard length >= 2 && length <= maxTokens, mentionPointer[i + 1] >= mentionPointer[i],
+                          sourceEntity[i] >= -1 && Int(sourceEntity[i]) < entityCount else {
+                        throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
+                                        "segment \(i) is inconsistent: \(length) tokens (expected 2…\(maxTokens)), source entity \(sourceEntity[i])")
+                    }
+                }
                 let tokens = try file.openDataset(DatasetLayout.segments(split, "tokens"))
                 opened.append(tokens)
                 let wordStarts = try file.openDataset(DatasetLayout.segments(split, "word_start"))
@@ -149,10 +157,24 @@ public final class DatasetFile {
         }
         let tokenRows = Int(table.tokenPointer[index])..<Int(table.tokenPointer[index + 1])
         let mentionRows = Int(table.mentionPointer[index])..<Int(table.mentionPointer[index + 1])
-        return SegmentRecord(tokens: try table.tokens.readInt32s(rows: tokenRows),
-                             wordStarts: try table.wordStarts.readInt32s(rows: tokenRows),
-                             mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows),
-                             sourceEntity: table.sourceEntity[index])
+        let record = SegmentRecord(tokens: try table.tokens.readInt32s(rows: tokenRows),
+                                   wordStarts: try table.wordStarts.readInt32s(rows: tokenRows),
+                                   mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows),
+                                   sourceEntity: table.sourceEntity[index])
+        var m = 0
+        while m + 2 < record.mentions.count {
+            let start = record.mentions[m], end = record.mentions[m + 1], entity = record.mentions[m + 2]
+            guard start >= 0 && start < end && Int(end) <= record.tokens.count && entity >= 0 && Int(entity) < entityCount else {
+                throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/mentions",
+                                "segment \(index) has the mention (\(start), \(end), \(entity)); expected tokens within 0..<\(record.tokens.count) and an entity below \(entityCount)")
+            }
+            m += 3
+        }
+        for token in record.tokens where token < 0 || Int(token) >= vocabularySize {
+            throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/tokens",
+                            "segment \(index) has token id \(token); expected ids below \(vocabularySize)")
+        }
+        return record
     }
 
     /// Every triple of `split`.
