@@ -73,7 +73,9 @@ public final class BatchAssembler {
         let epochKey = UInt32(truncatingIfNeeded: epoch)
         fillTokens(record, slot: b, batch: batch,
                    random: RandomStream(RandomKey(seed: seed, epoch: epochKey, purpose: .masking, item: UInt64(sample))))
-        retriever.retrieve(mentionedEntities: record.mentionedEntities, sourceEntity: record.sourceEntity, into: &subgraph)
+        let mentions = record.mentions
+        retriever.retrieve(mentionedEntities: stride(from: 2, to: mentions.count, by: 3).lazy.map { mentions[$0] },
+                           sourceEntity: record.sourceEntity, into: &subgraph)
         fillGraph(slot: b, batch: batch,
                   random: RandomStream(RandomKey(seed: seed, epoch: epochKey, purpose: .linkSampling, item: UInt64(sample))))
     }

@@ -12,7 +12,10 @@ import KELMNumerics
 /// interaction 2R + 1, per linked node); a self-loop (2R + 2) on every node, interaction node first.
 ///
 /// The edge buffers start with room for 16·J edges per segment and are replaced by larger ones
-/// (doubling) when a batch needs more; all other buffers never move.
+/// (doubling) when a batch needs more; all other buffers never move. Only the first
+/// `segmentCount` rows of the [B, T] buffers (and the first `nodeCount`, `edgeCount`,
+/// `positiveCount` entries of the others) belong to the current batch; a partial last step
+/// (`LoaderOptions.dropLast` false) leaves older contents after them.
 public final class TrainingBatch {
     /// B: segments per micro-batch (capacity).
     public let capacitySegments: Int
