@@ -13,6 +13,10 @@ import Foundation
 struct ScalarFlags: OptionSet, Sendable {
     let rawValue: UInt8
 
+    /// True if any bit of `other` is set (for one flag: `contains`, without the generic overhead).
+    @inline(__always)
+    func has(_ other: ScalarFlags) -> Bool { rawValue & other.rawValue != 0 }
+
     /// `_clean_text` drops it: NUL, U+FFFD, or `_is_control` (general category `C*` except tab, LF, CR).
     static let removed = ScalarFlags(rawValue: 1 << 0)
     /// Separates words: `_is_whitespace` (space, tab, LF, CR, category `Zs`, which `_clean_text` turns into a
