@@ -13,9 +13,11 @@ package `wordnet-base`, read from /usr/share/wordnet; `KELM_WORDNET_DIR` overrid
 Writes into Tests/KELMDataTests/Fixtures/:
 
   vocab.txt              a copy of the MiniLM (= bert-base-uncased) vocabulary, 30522 tokens.
-  wordpiece_cases.jsonl  one JSON object per line: {"kind", "text", "tokens", "ids"}, the
-                         pieces and ids (no [CLS]/[SEP]) of `text` by the pure-Python
-                         BertTokenizer. Written with ensure_ascii, so the file is plain ASCII.
+  wordpiece_cases.jsonl  one JSON object per line: {"kind", "text", "tokens", "ids", "offsets"}:
+                         the pieces and ids (no [CLS]/[SEP]) of `text` by the pure-Python
+                         BertTokenizer, and the pieces' code-point spans [start, end) in `text`
+                         (the `offset_mapping` of the Rust-backed BertTokenizer; null when that
+                         tokenizer's ids differ). Written with ensure_ascii: plain ASCII.
 
 The reference is transformers' pure-Python tokenizer: in transformers 5 `BertTokenizer` is the
 Rust-backed (formerly "fast") one and the former slow class is `BertTokenizerLegacy`
@@ -246,11 +248,13 @@ def main():
             tokens = slow.tokenize(text)
             ids = slow.convert_tokens_to_ids(tokens)
             assert ids == slow(text, add_special_tokens=False)["input_ids"]
-            fast_ids = fast(text, add_special_tokens=False)["input_ids"]
-            if fast_ids != ids:
-                disagreements.append((kind, text, tokens, fast.convert_ids_to_tokens(fast_ids)))
+            encoding = fast(text, add_special_tokens=False, return_offsets_mapping=True)
+            offsets = [list(span) for span in encoding["offset_mapping"]]
+            if encoding["input_ids"] != ids:
+                disagreements.append((kind, text, tokens, fast.convert_ids_to_tokens(encoding["input_ids"])))
+                offsets = None
             counts[kind] = counts.get(kind, 0) + 1
-            f.write(json.dumps({"kind": kind, "text": text, "tokens": tokens, "ids": ids},
+            f.write(json.dumps({"kind": kind, "text": text, "tokens": tokens, "ids": ids, "offsets": offsets},
                                ensure_ascii=True) + "\n")
 
     print(f"transformers {transformers.__version__}, Python {sys.version.split()[0]}, "

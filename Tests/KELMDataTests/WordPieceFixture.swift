@@ -8,6 +8,8 @@ enum WordPieceFixture {
         var text: String
         var tokens: [String]
         var ids: [Int32]
+        /// Code-point spans of the pieces by the Rust-backed tokenizer; nil where its ids differ.
+        var offsets: [Range<Int>]?
     }
 
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -30,7 +32,16 @@ enum WordPieceFixture {
             else {
                 throw FixtureError(description: "\(casesPath) line \(number + 1): not a fixture case")
             }
-            out.append(Case(kind: kind, text: text, tokens: tokens, ids: ids.map { Int32($0) }))
+            var offsets: [Range<Int>]?
+            if let pairs = object["offsets"] as? [[Int]] {
+                offsets = try pairs.map { pair in
+                    guard pair.count == 2, pair[0] <= pair[1] else {
+                        throw FixtureError(description: "\(casesPath) line \(number + 1): bad offset \(pair)")
+                    }
+                    return pair[0]..<pair[1]
+                }
+            }
+            out.append(Case(kind: kind, text: text, tokens: tokens, ids: ids.map { Int32($0) }, offsets: offsets))
         }
         return out
     }

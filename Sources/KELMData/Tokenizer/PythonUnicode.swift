@@ -13,6 +13,10 @@ import Foundation
 struct ScalarFlags: OptionSet, Sendable {
     let rawValue: UInt8
 
+    /// True if any bit of `other` is set (for one flag: `contains`, without the generic overhead).
+    @inline(__always)
+    func has(_ other: ScalarFlags) -> Bool { rawValue & other.rawValue != 0 }
+
     /// `_clean_text` drops it: NUL, U+FFFD, or `_is_control` (general category `C*` except tab, LF, CR).
     static let removed = ScalarFlags(rawValue: 1 << 0)
     /// Separates words: `_is_whitespace` (space, tab, LF, CR, category `Zs`, which `_clean_text` turns into a
@@ -33,18 +37,11 @@ struct ScalarFlags: OptionSet, Sendable {
 }
 
 /// Python-compatible Unicode look-ups. Scalars of the Basic Multilingual Plane are answered from
-/// tables built once per process (on first use); the other planes are computed on demand.
+/// tables built once per process (on first use, about 0.1 s); the other planes are computed on demand.
 enum PythonUnicode {
     static let capitalSigma: UInt32 = 0x03A3
     static let smallSigma: UInt32 = 0x03C3
     static let finalSigma: UInt32 = 0x03C2
-
-    /// The classification bits of scalar `v`.
-    @inline(__always)
-    static func flags(_ v: UInt32) -> ScalarFlags {
-        if v < 0x1_0000 { return ScalarFlags(rawValue: tables.flags[Int(v)]) }
-        return computeFlags(v)
-    }
 
     /// Appends NFD(lowercase(v)) (Python's `str.lower()` for one code point, then canonical
     /// decomposition) to `out`. Not for U+03A3, whose lowercase depends on its context.

@@ -2,13 +2,14 @@
 public struct WordPiece: Equatable, Hashable, Sendable {
     /// The piece's token id.
     public var id: Int32
-    /// Code-point offsets (Unicode scalars, end exclusive) of the original text that the piece
-    /// was made from: the pieces of a word tile the word, an `[UNK]` spans its whole word and a
-    /// special token its spelling. A character that tokenisation drops (a control or format
-    /// character, a stripped accent) belongs to the piece of the character before it in the same
-    /// word; whitespace, and characters dropped at the start of a word, belong to no piece. Ranges
-    /// are in text order; pieces made from one single code point (e.g. the jamo of one Hangul
-    /// syllable) share its range.
+    /// Code-point offsets (Unicode scalars, end exclusive) into the original text: from the first
+    /// to the last code point the piece's characters were made from (an `[UNK]` spans its word, a
+    /// special token its spelling). Characters that tokenisation drops (whitespace, control and
+    /// format characters, stripped accents) belong to no piece, so the pieces of a word need not
+    /// tile it. These are the spans of the `offset_mapping` of Hugging Face's Rust-backed
+    /// `BertTokenizer` (checked on the test fixture; an `[UNK]` can differ where the Rust code
+    /// drops other characters than Python). Ranges are in text order; pieces made from one single
+    /// code point (e.g. the jamo of one Hangul syllable) share its range.
     public var codePoints: Range<Int>
     /// True if the piece starts a word, false for a `##` continuation (whole-word masking treats a
     /// word start plus its continuations as one word). Special tokens and `[UNK]` start words.

@@ -91,19 +91,17 @@ private struct Run {
     let text: [UInt32]
     var pieces: [WordPiece] = []
 
-    /// The current whitespace-delimited chunk (after cleaning) and each character's source span.
+    /// The current whitespace-delimited chunk (after cleaning) and each character's code-point offset.
     var chunk: [UInt32] = []
-    var chunkStart: [Int] = []
-    var chunkEnd: [Int] = []
-    /// The chunk lower-cased, decomposed and stripped of accents, with source spans.
+    var chunkSource: [Int] = []
+    /// The chunk lower-cased, decomposed and stripped of accents, and the offset each character came from.
     var norm: [UInt32] = []
-    var normStart: [Int] = []
-    var normEnd: [Int] = []
+    var normSource: [Int] = []
 
     init(vocabulary: WordPieceVocabulary, text: String) {
         trie = vocabulary.trie
         unknownID = vocabulary.unknownID
-        specials = SpecialToken.allCases.map { (Array($0.rawValue.unicodeScalars.map(\.value)), vocabulary.id(for: $0)) }
+        specials = vocabulary.specialScalars
         flagTable = PythonUnicode.tables.flags
         var scalars: [UInt32] = []
         scalars.reserveCapacity(text.utf8.count)
@@ -146,11 +144,11 @@ private struct Run {
         for i in range {
             let v = text[i]
             let f = flags(v)
-            if f.contains(.removed) {
-                if !chunkEnd.isEmpty { chunkEnd[chunkEnd.count - 1] = i + 1 }
-            } else if f.contains(.whitespace) {
+            if f.has(.removed) {
+                // dropped (it belongs to no piece)
+            } else if f.has(.whitespace) {
                 flushChunk()
-            } else if f.contains(.chinese) {
+            } else if f.has(.chinese) {
                 flushChunk()
                 appendToChunk(v, at: i)
                 flushChunk()
@@ -164,8 +162,7 @@ private struct Run {
     @inline(__always)
     mutating func appendToChunk(_ v: UInt32, at i: Int) {
         chunk.append(v)
-        chunkStart.append(i)
-        chunkEnd.append(i + 1)
+        chunkSource.append(i)
     }
 
     /// Steps 4–7 on the current chunk.
@@ -173,20 +170,19 @@ private struct Run {
         guard !chunk.isEmpty else { return }
         defer {
             chunk.removeAll(keepingCapacity: true)
-            chunkStart.removeAll(keepingCapacity: true)
-            chunkEnd.removeAll(keepingCapacity: true)
+            chunkSource.removeAll(keepingCapacity: true)
         }
         if let id = neverSplitID() {
-            pieces.append(WordPiece(id: id, codePoints: chunkStart[0]..<chunkEnd[chunkEnd.count - 1], startsWord: true))
+            pieces.append(WordPiece(id: id, codePoints: chunkSource[0]..<(chunkSource[chunkSource.count - 1] + 1), startsWord: true))
             return
         }
         normalizeChunk()
         var wordStart = 0
         for r in 0..<norm.count {
             let f = flags(norm[r])
-            if f.contains(.punctuation) || f.contains(.whitespace) {
+            if f.has(.punctuation) || f.has(.whitespace) {
                 if wordStart < r { wordPiece(wordStart..<r) }
-                if f.contains(.punctuation) { wordPiece(r..<(r + 1)) }
+                if f.has(.punctuation) { wordPiece(r..<(r + 1)) }
                 wordStart = r + 1
             }
         }
@@ -207,8 +203,7 @@ private struct Run {
     /// Step 5: lower-case (with Python's Final_Sigma rule), NFD, drop Mn; into `norm`.
     mutating func normalizeChunk() {
         norm.removeAll(keepingCapacity: true)
-        normStart.removeAll(keepingCapacity: true)
-        normEnd.removeAll(keepingCapacity: true)
+        normSource.removeAll(keepingCapacity: true)
         var sawCombining = false
         for k in 0..<chunk.count {
             let v = chunk[k]
@@ -221,39 +216,31 @@ private struct Run {
                 PythonUnicode.appendFolded(v, to: &norm)
                 sawCombining = true
             }
-            for _ in before..<norm.count {
-                normStart.append(chunkStart[k])
-                normEnd.append(chunkEnd[k])
-            }
+            for _ in before..<norm.count { normSource.append(chunkSource[k]) }
         }
         guard sawCombining else { return }
         reorderCombiningMarks()
-        // Drop nonspacing marks; a dropped mark extends the span of the character before it.
+        // Drop nonspacing marks.
         var w = 0
         for r in 0..<norm.count {
-            if flags(norm[r]).contains(.nonspacingMark) {
-                if w > 0 { normEnd[w - 1] = max(normEnd[w - 1], normEnd[r]) }
-                continue
-            }
+            if flags(norm[r]).has(.nonspacingMark) { continue }
             norm[w] = norm[r]
-            normStart[w] = normStart[r]
-            normEnd[w] = normEnd[r]
+            normSource[w] = normSource[r]
             w += 1
         }
         norm.removeLast(norm.count - w)
-        normStart.removeLast(normStart.count - w)
-        normEnd.removeLast(normEnd.count - w)
+        normSource.removeLast(normSource.count - w)
     }
 
     /// Python's `str.lower()` maps U+03A3 to ς when it ends a word: preceded by a cased letter and
     /// not followed by one (case-ignorable characters skipped on both sides), within the chunk.
     func isFinalSigma(_ k: Int) -> Bool {
         var j = k - 1
-        while j >= 0 && flags(chunk[j]).contains(.caseIgnorable) { j -= 1 }
-        guard j >= 0 && flags(chunk[j]).contains(.cased) else { return false }
+        while j >= 0 && flags(chunk[j]).has(.caseIgnorable) { j -= 1 }
+        guard j >= 0 && flags(chunk[j]).has(.cased) else { return false }
         j = k + 1
-        while j < chunk.count && flags(chunk[j]).contains(.caseIgnorable) { j += 1 }
-        return j == chunk.count || !flags(chunk[j]).contains(.cased)
+        while j < chunk.count && flags(chunk[j]).has(.caseIgnorable) { j += 1 }
+        return j == chunk.count || !flags(chunk[j]).has(.cased)
     }
 
     /// The canonical ordering of NFD: a stable sort by combining class of every run of scalars
@@ -261,9 +248,9 @@ private struct Run {
     mutating func reorderCombiningMarks() {
         var r = 0
         while r < norm.count {
-            guard flags(norm[r]).contains(.combining) else { r += 1; continue }
+            guard flags(norm[r]).has(.combining) else { r += 1; continue }
             var end = r + 1
-            while end < norm.count && flags(norm[end]).contains(.combining) { end += 1 }
+            while end < norm.count && flags(norm[end]).has(.combining) { end += 1 }
             if end - r > 1 {
                 // Insertion sort: runs are short.
                 for a in (r + 1)..<end {
@@ -271,8 +258,7 @@ private struct Run {
                     let cls = PythonUnicode.combiningClass(norm[a])
                     while b > r && PythonUnicode.combiningClass(norm[b - 1]) > cls {
                         norm.swapAt(b, b - 1)
-                        normStart.swapAt(b, b - 1)
-                        normEnd.swapAt(b, b - 1)
+                        normSource.swapAt(b, b - 1)
                         b -= 1
                     }
                 }
@@ -315,11 +301,11 @@ private struct Run {
 
     /// The source code points of `norm[range]`.
     func span(_ range: Range<Int>) -> Range<Int> {
-        var lo = normStart[range.lowerBound], hi = normEnd[range.lowerBound]
+        var lo = normSource[range.lowerBound], hi = lo
         for r in range {
-            lo = min(lo, normStart[r])
-            hi = max(hi, normEnd[r])
+            lo = min(lo, normSource[r])
+            hi = max(hi, normSource[r])
         }
-        return lo..<hi
+        return lo..<(hi + 1)
     }
 }

@@ -43,6 +43,8 @@ public struct WordPieceVocabulary: Sendable {
     public let tokens: [String]
     /// Ids of the special tokens, indexed like `SpecialToken.allCases`.
     private let specialIDs: [Int32]
+    /// The special tokens' code points and ids, for matching them in text.
+    let specialScalars: [(scalars: [UInt32], id: Int32)]
     let trie: TokenTrie
 
     /// Loads `vocab.txt`: one token per line (lines end with LF, CRLF or CR, as Python's
@@ -118,6 +120,7 @@ public struct WordPieceVocabulary: Sendable {
         self.source = source
         self.tokens = tokens
         self.specialIDs = ids
+        self.specialScalars = zip(SpecialToken.allCases, ids).map { (Array($0.rawValue.unicodeScalars.map(\.value)), $1) }
         self.trie = trie
     }
 
@@ -182,13 +185,13 @@ struct TokenTrie: Sendable {
     static let continuationRoot: Int32 = 1
 
     /// (node << 21 | scalar) → child node.
-    private var children: [UInt64: Int32] = [:]
+    private var children = EdgeTable()
     /// Token id ending at each node, −1 if none.
     private(set) var terminal: [Int32] = [-1, -1]
 
     @inline(__always)
     func child(_ node: Int32, _ scalar: UInt32) -> Int32? {
-        children[UInt64(node) << 21 | UInt64(scalar)]
+        children.find(UInt64(node) << 21 | UInt64(scalar))
     }
 
     /// Adds `token`; returns the id already stored for the same token (a duplicate), else nil.
@@ -205,12 +208,12 @@ struct TokenTrie: Sendable {
         var node = root
         for s in scalars {
             let key = UInt64(node) << 21 | UInt64(s.value)
-            if let next = children[key] {
+            if let next = children.find(key) {
                 node = next
             } else {
                 let next = Int32(terminal.count)
                 terminal.append(-1)
-                children[key] = next
+                children.insert(key, next)
                 node = next
             }
         }
@@ -228,5 +231,57 @@ struct TokenTrie: Sendable {
         }
         let id = terminal[Int(node)]
         return id >= 0 ? id : nil
+    }
+}
+
+/// The trie's edges: an open-addressing hash table from UInt64 keys to node ids with linear
+/// probing and a multiplicative hash. Key and value share one slot, so a probe touches one cache
+/// line; a `Dictionary` spent most of WordPiece's time hashing.
+struct EdgeTable: Sendable {
+    private struct Slot {
+        var key: UInt64
+        var value: Int32
+    }
+
+    private static let emptyKey = UInt64.max
+    private var slots = [Slot](repeating: Slot(key: EdgeTable.emptyKey, value: -1), count: 1024)
+    private var shift: UInt64 = 54  // 64 − log2(capacity)
+    private var count = 0
+
+    @inline(__always)
+    private func slot(_ key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    @inline(__always)
+    func find(_ key: UInt64) -> Int32? {
+        slots.withUnsafeBufferPointer { table in
+            let mask = table.count - 1
+            var i = slot(key)
+            while true {
+                let k = table[i].key
+                if k == key { return table[i].value }
+                if k == Self.emptyKey { return nil }
+                i = (i + 1) & mask
+            }
+        }
+    }
+
+    /// Adds a key that is not in the table yet.
+    mutating func insert(_ key: UInt64, _ value: Int32) {
+        if (count + 1) * 2 > slots.count { grow() }
+        let mask = slots.count - 1
+        var i = slot(key)
+        while slots[i].key != Self.emptyKey { i = (i + 1) & mask }
+        slots[i] = Slot(key: key, value: value)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [Slot](repeating: Slot(key: Self.emptyKey, value: -1), count: old.count * 2)
+        shift -= 1
+        count = 0
+        for s in old where s.key != Self.emptyKey { insert(s.key, s.value) }
     }
 }
