@@ -3,5 +3,5 @@ import ArgumentParser
 struct Debug: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect the machine and the program's pieces.",
-        subcommands: [DebugBLAS.self, DebugDumpBatch.self])
+        subcommands: [DebugBLAS.self, DebugTokenize.self, DebugDumpBatch.self])
 }

@@ -23,8 +23,10 @@ struct CommandRunner {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kelm-dist")
     }
 
-    /// Runs `kelm-dist arguments…` with the current environment minus `removing`, plus `setting`.
-    static func run(_ arguments: [String], removing: [String] = [], setting: [String: String] = [:]) throws -> Result {
+    /// Runs `kelm-dist arguments…` with the current environment minus `removing`, plus `setting`;
+    /// standard input is `stdin` (UTF-8) when given, else empty.
+    static func run(_ arguments: [String], removing: [String] = [], setting: [String: String] = [:],
+                    stdin: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -35,8 +37,20 @@ struct CommandRunner {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let input = stdin.map { _ in Pipe() }
+        process.standardInput = input ?? FileHandle.nullDevice
         try process.run()
+        if let input, let stdin {
+            // Written from another thread so that a large input cannot block on a full pipe while
+            // the child blocks on a full stdout; a child that exits early must not kill us with SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+            let writer = input.fileHandleForWriting
+            let bytes = Data(stdin.utf8)
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: bytes)  // EPIPE when the child stopped reading: its status tells
+                try? writer.close()
+            }
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -1,0 +1,207 @@
+import Foundation
+import KELMHDF5
+
+/// An open dataset file (written by `prepare`). Opening reads the small global parts — the
+/// vocabulary's special ids, the training graph, the per-split segment pointers and source
+/// entities — and keeps the large per-token datasets open for row reads, so that a rank reads
+/// only the rows of its own segments.
+///
+/// HDF5 (serial build) is not thread-safe: use one `DatasetFile` from one thread.
+public final class DatasetFile {
+    /// The file's path.
+    public let path: String
+    /// The open HDF5 file.
+    public let file: HDF5File
+    /// Where the data came from (`tsv` or `wordnet`).
+    public let source: String
+    /// T: tokens per segment at most.
+    public let maxTokens: Int
+    /// Description tokens at most.
+    public let descriptionTokens: Int
+    /// |E|.
+    public let entityCount: Int
+    /// R.
+    public let relationCount: Int
+    /// V.
+    public let vocabularySize: Int
+    /// The special token ids.
+    public let specialTokens: SpecialTokenIDs
+    /// The training graph, both directions.
+    public let trainingGraph: Adjacency
+
+    /// Per split: token pointers, mention pointers, source entities (global, small).
+    private var tables: [DataSplit: SplitIndex]
+
+    struct SplitIndex {
+        let tokenPointer: [Int64]
+        let mentionPointer: [Int64]
+        let sourceEntity: [Int32]
+        let tokens: HDF5Dataset
+        let wordStarts: HDF5Dataset
+        let mentions: HDF5Dataset
+    }
+
+    /// Opens `path` (a dataset file, or a directory holding `dataset.h5`).
+    public init(path given: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory) else {
+            throw DataError(.missingFile, file: given, "dataset not found; expected a file written by `kelm-dist prepare` or its directory")
+        }
+        let path = isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
+        self.path = path
+        let file = try HDF5File.open(path)
+        var opened: [HDF5Dataset] = []
+        do {
+            let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : ""
+            guard format == DatasetLayout.format else {
+                throw DataError(.invalidArgument, file: path, field: "format",
+                                "expected a \"\(DatasetLayout.format)\" file, found \"\(format)\"")
+            }
+            let version = try file.intAttribute("format_version")
+            guard version == DatasetLayout.formatVersion else {
+                throw DataError(.invalidArgument, file: path, field: "format_version",
+                                "expected version \(DatasetLayout.formatVersion), found \(version)")
+            }
+            source = try file.stringAttribute("source")
+            maxTokens = try file.intAttribute("max_tokens")
+            descriptionTokens = try file.intAttribute("description_tokens")
+            let entityCount = try file.intAttribute("entity_count")
+            let relationCount = try file.intAttribute("relation_count")
+            self.entityCount = entityCount
+            self.relationCount = relationCount
+            let vocabulary = try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }
+            vocabularySize = vocabulary.count
+            specialTokens = try SpecialTokenIDs(vocabulary: vocabulary, file: path)
+            let offsets = try file.withDataset("/kg/adjacency/offsets") { try $0.readInt64s() }
+            let neighbors = try file.withDataset("/kg/adjacency/neighbors") { try $0.readInt32s() }
+            let relations = try file.withDataset("/kg/adjacency/relations") { try $0.readInt32s() }
+            guard offsets.count == entityCount + 1, offsets.last.map({ Int($0) }) == neighbors.count,
+                  relations.count == neighbors.count,
+                  neighbors.allSatisfy({ $0 >= 0 && Int($0) < entityCount }),
+                  relations.allSatisfy({ $0 >= 0 && Int($0) < 2 * relationCount }) else {
+                throw DataError(.invalidArgument, file: path, field: "/kg/adjacency", "inconsistent CSR adjacency")
+            }
+            trainingGraph = Adjacency(nodeCount: entityCount, relationCount: relationCount, offsets: offsets,
+                                      neighbors: neighbors, relations: relations)
+            var tables: [DataSplit: SplitIndex] = [:]
+            for split in DataSplit.allCases {
+                let tokenPointer = try file.withDataset(DatasetLayout.segments(split, "token_ptr")) { try $0.readInt64s() }
+                let mentionPointer = try file.withDataset(DatasetLayout.segments(split, "mention_ptr")) { try $0.readInt64s() }
+                let sourceEntity = try file.withDataset(DatasetLayout.segments(split, "source_entity")) { try $0.readInt32s() }
+                guard tokenPointer.count == sourceEntity.count + 1, mentionPointer.count == sourceEntity.count + 1 else {
+                    throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
+                                    "pointer arrays do not match the number of segments")
+                }
+                for i in 0..<sourceEntity.count {
+                    let length = tokenPointer[i + 1] - tokenPointer[i]
+                    guard length >= 2 && length <= maxTokens, mentionPointer[i + 1] >= mentionPointer[i],
+                          sourceEntity[i] >= -1 && Int(sourceEntity[i]) < entityCount else {
+                        throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
+                                        "segment \(i) is inconsistent: \(length) tokens (expected 2…\(maxTokens)), source entity \(sourceEntity[i])")
+                    }
+                }
+                let tokens = try file.openDataset(DatasetLayout.segments(split, "tokens"))
+                opened.append(tokens)
+                let wordStarts = try file.openDataset(DatasetLayout.segments(split, "word_start"))
+                opened.append(wordStarts)
+                let mentions = try file.openDataset(DatasetLayout.segments(split, "mentions"))
+                opened.append(mentions)
+                tables[split] = SplitIndex(tokenPointer: tokenPointer, mentionPointer: mentionPointer,
+                                           sourceEntity: sourceEntity, tokens: tokens, wordStarts: wordStarts,
+                                           mentions: mentions)
+            }
+            self.tables = tables
+            self.file = file
+        } catch {
+            // The read error is the one to report; closing is best effort.
+            for dataset in opened { try? dataset.close() }
+            try? file.close()
+            throw error
+        }
+    }
+
+    /// Closes the open datasets and the file.
+    public func close() throws {
+        for table in tables.values {
+            try table.tokens.close()
+            try table.wordStarts.close()
+            try table.mentions.close()
+        }
+        tables = [:]
+        try file.close()
+    }
+
+    private func closeQuietly() {
+        // Used while another error is being reported; a failure to close cannot be reported too.
+        for table in tables.values {
+            try? table.tokens.close()
+            try? table.wordStarts.close()
+            try? table.mentions.close()
+        }
+        tables = [:]
+        try? file.close()
+    }
+
+    deinit { closeQuietly() }
+
+    /// Number of segments in `split`.
+    public func segmentCount(_ split: DataSplit) -> Int {
+        tables[split]?.sourceEntity.count ?? 0
+    }
+
+    /// Reads segment `index` of `split` (hyperslab reads of its rows only).
+    public func segment(_ index: Int, split: DataSplit) throws -> SegmentRecord {
+        guard let table = tables[split], index >= 0, index < table.sourceEntity.count else {
+            throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
+                            "segment \(index) does not exist; the split has \(segmentCount(split)) segments")
+        }
+        let tokenRows = Int(table.tokenPointer[index])..<Int(table.tokenPointer[index + 1])
+        let mentionRows = Int(table.mentionPointer[index])..<Int(table.mentionPointer[index + 1])
+        let record = SegmentRecord(tokens: try table.tokens.readInt32s(rows: tokenRows),
+                                   wordStarts: try table.wordStarts.readInt32s(rows: tokenRows),
+                                   mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows),
+                                   sourceEntity: table.sourceEntity[index])
+        var m = 0
+        while m + 2 < record.mentions.count {
+            let start = record.mentions[m], end = record.mentions[m + 1], entity = record.mentions[m + 2]
+            guard start >= 0 && start < end && Int(end) <= record.tokens.count && entity >= 0 && Int(entity) < entityCount else {
+                throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/mentions",
+                                "segment \(index) has the mention (\(start), \(end), \(entity)); expected tokens within 0..<\(record.tokens.count) and an entity below \(entityCount)")
+            }
+            m += 3
+        }
+        for token in record.tokens where token < 0 || Int(token) >= vocabularySize {
+            throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/tokens",
+                            "segment \(index) has token id \(token); expected ids below \(vocabularySize)")
+        }
+        return record
+    }
+
+    /// Every triple of `split`.
+    public func triples(_ split: DataSplit) throws -> [Triple] {
+        let flat = try file.withDataset(DatasetLayout.triples(split)) { try $0.readInt32s() }
+        return stride(from: 0, to: flat.count, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
+    }
+
+    /// The vocabulary's token strings.
+    public func vocabulary() throws -> [String] {
+        try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }
+    }
+
+    /// The entity names.
+    public func entityNames() throws -> [String] {
+        try file.withDataset("/entities/name") { try $0.readStrings() }
+    }
+
+    /// The relation names.
+    public func relationNames() throws -> [String] {
+        try file.withDataset("/relations/name") { try $0.readStrings() }
+    }
+
+    /// `[CLS] description [SEP]` token ids of every entity (flat) and the pointers into them.
+    public func descriptions() throws -> (pointer: [Int64], tokens: [Int32], spans: [Int32]) {
+        (try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() },
+         try file.withDataset("/descriptions/tokens") { try $0.readInt32s() },
+         try file.withDataset("/descriptions/span") { try $0.readInt32s() })
+    }
+}
