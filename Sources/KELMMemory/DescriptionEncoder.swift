@@ -36,20 +36,30 @@ public final class DescriptionEncoder {
     }
 
     /// Encodes the descriptions of `entities` and writes M_new[e] = (Z_s + Z_o)/2 into
-    /// `output` (row i for entities[i], width d).
+    /// `output` (row i for entities[i], width d). Descriptions are batched by length, each
+    /// batch padded only to its longest description (no padding waste).
     public func encode(entities: ArraySlice<Int>, source: DescriptionSource, params: UnsafeMutablePointer<Float>,
                        output: UnsafeMutablePointer<Float>) throws {
         let d = config.hiddenSize
+        let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: tokens)
+        defer { scratch.deallocate() }
+        var lengths = [Int](repeating: 0, count: entities.count)
+        for (i, e) in entities.enumerated() {
+            lengths[i] = try source.description(of: e, into: scratch, capacity: tokens).length
+        }
+        let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] < lengths[$1] : $0 < $1 }
         var spans = [(Int, Int)](repeating: (0, 0), count: batch)
-        var i = entities.startIndex, row = 0
-        while i < entities.endIndex {
-            let count = min(batch, entities.endIndex - i)
-            text.reshape(batch: count, tokens: tokens)
-            text.inputIds.pointer.update(repeating: Int32(config.padTokenId), count: count * tokens)
-            text.attentionMask.pointer.update(repeating: 0, count: count * tokens)
+        var k = 0
+        while k < order.count {
+            let count = min(batch, order.count - k)
+            let T = lengths[order[k + count - 1]]
+            text.reshape(batch: count, tokens: T)
+            text.inputIds.pointer.update(repeating: Int32(config.padTokenId), count: count * T)
+            text.attentionMask.pointer.update(repeating: 0, count: count * T)
             for b in 0..<count {
-                let r = try source.description(of: entities[i + b], into: text.inputIds.pointer + b * tokens, capacity: tokens)
-                for t in 0..<r.length { text.attentionMask.pointer[b * tokens + t] = 1 }
+                let r = try source.description(of: entities[entities.startIndex + order[k + b]],
+                                               into: text.inputIds.pointer + b * T, capacity: T)
+                for t in 0..<r.length { text.attentionMask.pointer[b * T + t] = 1 }
                 spans[b] = (r.start, r.end)
             }
             embeddings.forward(batch: text, params: params, mode: .inference)
@@ -59,12 +69,11 @@ public final class DescriptionEncoder {
                 x = UnsafePointer(layer.output.pointer)
             }
             for b in 0..<count {
-                let zs = x + (b * tokens + spans[b].0) * d, zo = x + (b * tokens + spans[b].1) * d
-                let out = output + (row + b) * d
+                let zs = x + (b * T + spans[b].0) * d, zo = x + (b * T + spans[b].1) * d
+                let out = output + order[k + b] * d
                 for c in 0..<d { out[c] = 0.5 * (zs[c] + zo[c]) }
             }
-            i += count
-            row += count
+            k += count
         }
     }
 }

@@ -177,6 +177,13 @@ public final class DatasetFile {
         return record
     }
 
+    /// The entity of every mention in `split` (one read of the whole mention table).
+    public func mentionedEntities(_ split: DataSplit) throws -> [Int32] {
+        guard let table = tables[split] else { return [] }
+        let flat = try table.mentions.readInt32s()
+        return stride(from: 2, to: flat.count, by: 3).map { flat[$0] }
+    }
+
     /// Every triple of `split`.
     public func triples(_ split: DataSplit) throws -> [Triple] {
         let flat = try file.withDataset(DatasetLayout.triples(split)) { try $0.readInt32s() }

@@ -84,8 +84,9 @@ public final class Trainer {
     /// `initFrom`) on rank 0 and broadcast; checks that every rank has the same parameter
     /// table and configuration; fills the entity memory (step 0, DESIGN §4).
     /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
+    /// `log` hears start-up progress (the memory fill takes a while on large KGs).
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
-                fillMemory: Bool = true) throws {
+                fillMemory: Bool = true, log: (String) -> Void = { _ in }) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
@@ -154,12 +155,15 @@ public final class Trainer {
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
         memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
         descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
-                                                batch: 8, tokens: config.memory.descriptionTokens)
+                                                batch: 32, tokens: config.memory.descriptionTokens)
         memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
                                          repeats: config.memory.repeats, maxInterval: config.memory.maxInterval)
         memoryCandidates = config.memory.scope == .reachable ? data.reachableEntities : Array(0..<data.entityCount)
         if fillMemory {
+            let start = Profiler.now()
+            log("filling the entity memory: \(data.entityCount) descriptions through the first \(c.firstFusionLayer) LM layers, about \(data.entityCount / collective.size) per rank")
             try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective)
+            log(String(format: "entity memory filled in %.1f s", Double(Profiler.now() - start) * 1e-9))
         }
     }
 

@@ -3,13 +3,11 @@ import Foundation
 /// Errors choosing the training data.
 public enum DataSourceError: Error, CustomStringConvertible {
     case missingPath
-    case notBuilt(String)
 
     public var description: String {
         switch self {
         case .missingPath:
             return "config key 'data.path' is not set: give a dataset written by `kelm-dist prepare` (--set data.path=DIR), or 'synthetic'"
-        case .notBuilt(let path): return "data.path \(path): reading prepared datasets is not available in this build"
         }
     }
 }
@@ -26,6 +24,6 @@ extension KELMConfig {
             return SyntheticTrainingData(segments: 512, entities: 256, relations: 8, vocabSize: model.vocabSize,
                                          tokens: model.maxTokens, nodesPerSegment: model.maxNodes, seed: UInt64(data.seed))
         }
-        throw DataSourceError.notBuilt(path)
+        return try DatasetTrainingData(path: path, maxNodes: model.maxNodes, seed: UInt64(data.seed))
     }
 }

@@ -35,8 +35,10 @@ public struct TrainingRun {
     var isRoot: Bool { collective.rank == 0 }
 
     public func run() throws -> Summary {
+        let log = logger, root = isRoot
         let trainer = try Trainer(config: config, data: data, collective: collective,
-                                  initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil)
+                                  initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
+                                  log: { if root { log.info("\($0)") } })
         if let resume { try trainer.restore(from: resume.checkpoint) }
         var metrics: MetricsLog? = nil
         if isRoot {
