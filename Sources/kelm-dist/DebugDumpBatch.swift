@@ -6,7 +6,7 @@ struct DebugDumpBatch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump-batch",
         abstract: "Run one batch forward and backward (dropout off) and write it as an HDF5 file (DESIGN §9).",
-        discussion: "The batch is synthetic until a prepared dataset is given. See docs/debug-batch-dump.md.")
+        discussion: "The batch is the first micro-batch of data.path (a prepared dataset, or 'synthetic'); without data.path a synthetic one. See docs/debug-batch-dump.md.")
 
     @Option(help: "YAML configuration file.")
     var config: String?
@@ -20,10 +20,10 @@ struct DebugDumpBatch: ParsableCommand {
     @Option(help: "Output file (.h5).")
     var out: String
 
-    @Option(help: "KG relations R of the synthetic batch.")
+    @Option(help: "KG relations R of the synthetic batch (without data.path).")
     var relations = 20
 
-    @Option(help: "Entities in the synthetic memory.")
+    @Option(help: "Entities of the synthetic batch (without data.path).")
     var entities = 5000
 
     @Option(help: "Segments in the batch (default: train.micro_batch).")

@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMMemory
 import KELMModel
 import KELMNumerics
 
@@ -7,17 +8,18 @@ import KELMNumerics
 /// and writes the file of DESIGN §9, so the model can be checked against other code
 /// (`Tests/Fixtures/fusion_reference.py replay`).
 ///
-/// Until the data pipeline provides batches the batch is synthetic (`SyntheticFusionBatch`):
-/// R relations and a random entity memory of `entities` rows.
+/// The batch is the first micro-batch of the training data `data.path` names (a prepared
+/// dataset, or `synthetic`); without `data.path`, a synthetic corpus with `relations`
+/// relations and `entities` entities. The memory rows of the batch's entities are encoded
+/// from their descriptions as at step 0; the other rows are zero (they take no part).
 public struct BatchDumpJob {
     public var config: KELMConfig
-    /// A Hugging Face BERT folder whose architecture and weights initialise the LM (and MLM head).
+    /// A Hugging Face BERT folder (or `minilm`) whose architecture and weights initialise the LM.
     public var initFrom: String?
     public var output: String
     public var relations = 20
     public var entities = 5000
     public var batch: Int?
-    public var seed: UInt64 = 0
 
     public init(config: KELMConfig, initFrom: String?, output: String) {
         self.config = config
@@ -32,39 +34,37 @@ public struct BatchDumpJob {
 
     public func run() throws -> Summary {
         var config = self.config
-        var weights: SafetensorsFile? = nil
-        if let dir = initFrom ?? config.model.initFrom {
-            let pretrained = try HuggingFaceBert.open(directory: try KELMConfig.pretrainedDirectory(dir))
-            config.adoptArchitecture(of: pretrained.config)
-            weights = pretrained.weights
-        }
-        let fusion = config.fusionConfig(numRelations: relations)
-        let B = batch ?? config.train.microBatch, T = config.model.maxTokens
-        var synthetic = SyntheticFusionBatch(batch: B, tokens: T, nodesPerGraph: config.model.maxNodes, entities: entities)
-        synthetic.seed = seed
-        let cap = synthetic.capacity
-        let model = try FusionModel(config: fusion, maxBatch: B, maxTokens: T, maxNodes: cap.nodes,
-                                    maxEdges: cap.edges, maxPositives: cap.positives)
-        try model.initializeParameters(seed: seed)
-        if let weights { try HuggingFaceBert.loadWeights(from: weights, into: model.store) }
-        let text = TokenBatch(capacityBatch: B, capacityTokens: T)
-        let graph = GraphBatch(capacityGraphs: B, capacityNodes: cap.nodes, capacityEdges: cap.edges)
-        let links = LinkBatch(capacity: cap.positives)
-        try synthetic.fill(text: text, graph: graph, links: links, config: fusion)
-        let d = fusion.bert.hiddenSize
-        let memory = FlatBuffer(count: entities * d)
-        var rng = RandomStream(RandomKey(seed: seed, purpose: .benchmark, stream: 2))
-        for i in 0..<memory.count { memory.pointer[i] = 0.5 * rng.nextNormal() }
-        let out = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
+        if let batch { config.train.microBatch = batch }
+        config.train.accumulation = 1
+        let data: TrainingData = config.data.path == nil
+            ? SyntheticTrainingData(segments: 4 * config.train.microBatch, entities: entities, relations: relations,
+                                    vocabSize: config.model.vocabSize, tokens: config.model.maxTokens,
+                                    nodesPerSegment: config.model.maxNodes, seed: UInt64(config.data.seed))
+            : try config.trainingData()
+        let trainer = try Trainer(config: config, data: data, collective: SingleProcess(), initFrom: initFrom, fillMemory: false)
+        let model = trainer.model
+        let fused = FusionBatch(batch: config.train.microBatch, tokens: config.model.maxTokens,
+                                nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
+        try data.fill(fused, step: 0, microStep: 0, rank: 0, order: trainer.order)
+        let g = fused.graph
+        let used = Array(Set((0..<g.nodes).map { Int(g.nodeEntity.pointer[$0]) }.filter { $0 >= 0 })).sorted()
+        let d = model.config.bert.hiddenSize
+        let rows = FlatBuffer(count: used.count * d)
+        try trainer.descriptionEncoder.encode(entities: used[...], source: data, params: model.store.values.pointer,
+                                              output: rows.pointer)
+        for (i, e) in used.enumerated() { (trainer.memory.values.pointer + e * d).update(from: rows.pointer + i * d, count: d) }
+        let out = model.forward(text: fused.text, graph: g, links: fused.links, memory: trainer.memory.values.pointer,
+                                mode: .inference)
         let norm = LossNormalization(mlmCount: out.mlmCount, lpCount: out.lpCount,
                                      mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
         model.store.zeroGrads()
-        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
-        try BatchDump.write(to: output, configJSON: try config.canonicalJSON(), model: model, text: text,
-                            mentionMask: [Int32](repeating: 0, count: text.rows), graph: graph, links: links,
-                            memory: memory.pointer, entityCount: entities, output: out, normalization: norm)
+        model.backward(text: fused.text, graph: g, links: fused.links, normalization: norm, sinks: .all(model.store.grads.pointer))
+        try BatchDump.write(to: output, configJSON: try trainer.config.canonicalJSON(), model: model, text: fused.text,
+                            mentionMask: Array(UnsafeBufferPointer(start: fused.mentionMask.pointer, count: fused.text.rows)),
+                            graph: g, links: fused.links, memory: trainer.memory.values.pointer,
+                            entityCount: data.entityCount, output: out, normalization: norm)
         return Summary(loss: norm.total(mlmSum: out.mlmLossSum, lpSum: out.lpLossSum), mlmLoss: norm.mlmLoss(out.mlmLossSum),
-                       lpLoss: norm.lpLoss(out.lpLossSum), parameters: model.store.table.count, nodes: graph.nodes,
-                       edges: graph.edges, positives: links.count)
+                       lpLoss: norm.lpLoss(out.lpLossSum), parameters: model.store.table.count, nodes: g.nodes,
+                       edges: g.edges, positives: fused.links.count)
     }
 }

@@ -72,7 +72,7 @@ public final class Trainer {
     public private(set) var step = 0
     /// The entity memory's refresh schedule (DESIGN §4).
     public private(set) var memorySchedule: RefreshSchedule
-    let descriptionEncoder: DescriptionEncoder
+    public let descriptionEncoder: DescriptionEncoder
     let memoryCandidates: [Int]
     /// When the last backward of the latest step ended, in the reducer's timing frame
     /// (nanoseconds since it began): bucket start times are compared with it.

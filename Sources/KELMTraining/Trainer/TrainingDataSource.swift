@@ -3,11 +3,17 @@ import Foundation
 /// Errors choosing the training data.
 public enum DataSourceError: Error, CustomStringConvertible {
     case missingPath
+    case vocabularyMismatch(path: String, dataset: Int, model: Int)
+    case tokensMismatch(path: String, dataset: Int, model: Int)
 
     public var description: String {
         switch self {
         case .missingPath:
             return "config key 'data.path' is not set: give a dataset written by `kelm-dist prepare` (--set data.path=DIR), or 'synthetic'"
+        case let .vocabularyMismatch(path, dataset, model):
+            return "data.path \(path): the dataset's vocabulary has \(dataset) tokens, but model.vocab_size is \(model) (prepare with the model's vocab.txt, or set model.vocab_size)"
+        case let .tokensMismatch(path, dataset, model):
+            return "data.path \(path): the dataset was prepared with \(dataset) tokens per segment, more than model.max_tokens \(model)"
         }
     }
 }
@@ -24,6 +30,13 @@ extension KELMConfig {
             return SyntheticTrainingData(segments: 512, entities: 256, relations: 8, vocabSize: model.vocabSize,
                                          tokens: model.maxTokens, nodesPerSegment: model.maxNodes, seed: UInt64(data.seed))
         }
-        return try DatasetTrainingData(path: path, maxNodes: model.maxNodes, seed: UInt64(data.seed))
+        let dataset = try DatasetTrainingData(path: path, maxNodes: model.maxNodes, seed: UInt64(data.seed))
+        guard dataset.dataset.vocabularySize == model.vocabSize else {
+            throw DataSourceError.vocabularyMismatch(path: path, dataset: dataset.dataset.vocabularySize, model: model.vocabSize)
+        }
+        guard dataset.dataset.maxTokens <= model.maxTokens else {
+            throw DataSourceError.tokensMismatch(path: path, dataset: dataset.dataset.maxTokens, model: model.maxTokens)
+        }
+        return dataset
     }
 }
