@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "KELMNumerics", dependencies: ["CBLAS"]),
         // BERT (and later GNN, MInt, heads, objectives).
         .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
+        // TRELM attribution, knowledge-path selection, packed path gradients and their optimizer.
+        .target(name: "KELMRouting", dependencies: ["KELMModel", "KELMNumerics"]),
         // JAKET entity-context memory, its encoder and schedule.
         .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"]),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory",
+                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "kelm-dist",
@@ -48,7 +50,7 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")]),
 
         // Finite-difference checks and test data shared by the test targets.
-        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5"], path: "Tests/KELMTestSupport"),
+        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
 
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
@@ -57,6 +59,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMDataTests", dependencies: ["KELMData", "KELMHDF5", "KELMNumerics", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "KELMRoutingTests", dependencies: ["KELMRouting", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
         .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),

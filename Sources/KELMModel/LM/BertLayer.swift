@@ -96,6 +96,17 @@ public final class BertLayer {
     private var dropoutApplied = false
     private var attentionDropoutApplied = false
 
+    /// Knowledge-path routing of this layer's FFN (TRELM, DESIGN §5): when set, backward
+    /// computes the weight gradients of the selected intermediate neurons only — rows of
+    /// `intermediate.dense.weight`, elements of its bias, columns of `output.dense.weight` —
+    /// and adds them, packed, into `packed`; the input gradient still flows through the whole FFN.
+    public var route: FFNRoute?
+
+    /// Integrated gradients (DESIGN §5): when set, the post-GELU activation is replaced by
+    /// `alpha · values` ([rows, d_ff], the activation of an ordinary forward), and backward
+    /// hands the gradient with respect to it to `gradientSink` (no weight gradients are needed).
+    public var activationOverride: ActivationOverride?
+
     public init(_ p: Parameters, index: Int, config c: BertConfig, maxBatch: Int, maxTokens: Int) {
         self.p = p
         self.index = index
@@ -155,9 +166,13 @@ public final class BertLayer {
                           weight: p.attnNormWeight.pointer(in: params), bias: p.attnNormBias.pointer(in: params),
                           rows: n, width: d, eps: c.layerNormEps)
         profiler?.begin(.ffn)
-        Linear.forward(y: interPre.pointer, x: h1.pointer, weight: p.interWeight.pointer(in: params),
-                       bias: p.interBias.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
-        GELU.forward(y: interAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+        if let o = activationOverride {
+            for i in 0..<(n * c.ffnSize) { interAct.pointer[i] = o.alpha * o.values[i] }
+        } else {
+            Linear.forward(y: interPre.pointer, x: h1.pointer, weight: p.interWeight.pointer(in: params),
+                           bias: p.interBias.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+            GELU.forward(y: interAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+        }
         Linear.forward(y: ffnOut.pointer, x: interAct.pointer, weight: p.outWeight.pointer(in: params),
                        bias: p.outBias.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
         if let hidCtx {
@@ -196,14 +211,34 @@ public final class BertLayer {
             dFfn = UnsafePointer(s.dFfnOut.pointer)
         }
         // ffnOut = W_2 · interAct + b_2; interAct = GELU(interPre); interPre = W_1 · h1 + b_1
-        Linear.backward(dx: s.dInterAct.pointer, dWeight: p.outWeight.gradient(in: ffnGrads),
+        let routed = route != nil && ffnGrads != nil
+        Linear.backward(dx: s.dInterAct.pointer, dWeight: routed ? nil : p.outWeight.gradient(in: ffnGrads),
                         dBias: p.outBias.gradient(in: ffnGrads), dy: dFfn, x: interAct.pointer,
                         weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+        if routed, let r = route {
+            // columns S of output.dense.weight: [d, k] += dFfnᵀ · interAct[:, S]
+            r.gather(interAct.pointer, rows: n, width: c.ffnSize)
+            sgemm(.transposed, .none, m: d, n: r.count, k: n, a: dFfn, lda: d, b: r.scratch, ldb: r.count,
+                  beta: 1, c: r.outputColumns, ldc: r.count)
+        }
         progress?.poll()
-        GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
-        Linear.backward(dx: s.dH1.pointer, dWeight: p.interWeight.gradient(in: ffnGrads),
-                        dBias: p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
-                        weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+        if let o = activationOverride {
+            // the activation is an input here: its gradient is the attribution's, and nothing
+            // flows back through GELU into h1
+            o.gradientSink.accumulate(gradient: s.dInterAct.pointer, rows: n, layer: index)
+        } else {
+            GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+            Linear.backward(dx: s.dH1.pointer, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
+                            dBias: routed ? nil : p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
+                            weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
+            if routed, let r = route {
+                // rows S of intermediate.dense.weight: [k, d] += dInterPre[:, S]ᵀ · h1; bias S
+                r.gather(s.dInterPre.pointer, rows: n, width: c.ffnSize)
+                sgemm(.transposed, .none, m: r.count, n: d, k: n, a: r.scratch, lda: r.count, b: h1.pointer, ldb: d,
+                      beta: 1, c: r.intermediateRows, ldc: d)
+                ColumnSum.add(into: r.intermediateBias, from: r.scratch, rows: n, columns: r.count)
+            }
+        }
         progress?.poll()
 
         profiler?.begin(.attention)

@@ -1,16 +1,15 @@
 import KELMModel
 import KELMNumerics
-import KELMTestSupport
 
 /// A tiny fusion model and one hand-made batch: 2 segments, their subgraphs, 3 link positives.
-enum FusionTestData {
-    static let config = FusionConfig(
+public enum FusionTestData {
+    public static let config = FusionConfig(
         bert: BertConfig(vocabSize: 23, hiddenSize: 8, numLayers: 3, numHeads: 2, ffnSize: 12, maxPositions: 10,
                          hiddenDropout: 0.1, attentionDropout: 0.1),
         fusionLayers: 2, gnnHidden: 8, gnnHeads: 2, mintHidden: 6, numRelations: 2, gnnDropout: 0.2)
-    static let entities = 5
+    public static let entities = 5
 
-    static func text() -> TokenBatch {
+    public static func text() -> TokenBatch {
         let batch = TokenBatch(capacityBatch: 2, capacityTokens: 6)
         let ids: [Int32] = [2, 7, 9, 4, 11, 3,  2, 5, 19, 3, 0, 0]
         let mask: [Int32] = [1, 1, 1, 1, 1, 1,  1, 1, 1, 1, 0, 0]
@@ -27,7 +26,7 @@ enum FusionTestData {
         return batch
     }
 
-    static func graph() throws -> GraphBatch {
+    public static func graph() throws -> GraphBatch {
         let g = GraphBatch(capacityGraphs: 2, capacityNodes: 10, capacityEdges: 40)
         // segment 0: interaction 0, linked 1 (entity 3), linked 2 (entity 1), other 3 (entity 4)
         // segment 1: interaction 4, linked 5 (entity 0), other 6 (entity 2)
@@ -52,7 +51,7 @@ enum FusionTestData {
         return g
     }
 
-    static func links() throws -> LinkBatch {
+    public static func links() throws -> LinkBatch {
         let l = LinkBatch(capacity: 4)
         try l.reshape(count: 3)
         let positives: [Int32] = [1, 0, 2,  3, 1, 1,  5, 0, 6]
@@ -68,12 +67,12 @@ enum FusionTestData {
         return l
     }
 
-    static func memory(seed: UInt64 = 8) -> FlatBuffer {
+    public static func memory(seed: UInt64 = 8) -> FlatBuffer {
         var rng = TestRandom(seed: seed)
         return rng.buffer(entities * config.bert.hiddenSize)
     }
 
-    static func model(logits: LogitPositions = .masked) throws -> FusionModel {
+    public static func model(logits: LogitPositions = .masked) throws -> FusionModel {
         try FusionModel(config: config, maxBatch: 2, maxTokens: 6, maxNodes: 10, maxEdges: 40, maxPositives: 4, logits: logits)
     }
 }
