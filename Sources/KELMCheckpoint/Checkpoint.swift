@@ -24,6 +24,21 @@ public enum Checkpoint {
         }
     }
 
+    /// The routing state (DESIGN §7: /routing/scores/<layer>, /routing/paths/<layer>,
+    /// /optimizer/neuron_steps/<layer>).
+    public struct RoutingState: Equatable, Sendable {
+        public var paths: [[Int32]]
+        public var scores: [[Double]]
+        public var neuronSteps: [[Int64]]
+        public var lastRefreshStep: Int
+        public init(paths: [[Int32]], scores: [[Double]], neuronSteps: [[Int64]], lastRefreshStep: Int) {
+            self.paths = paths
+            self.scores = scores
+            self.neuronSteps = neuronSteps
+            self.lastRefreshStep = lastRefreshStep
+        }
+    }
+
     /// What a checkpoint holds.
     public struct Contents {
         public var step: Int
@@ -42,6 +57,9 @@ public enum Checkpoint {
         /// The entity memory [|E|, d], if any, and its schedule state.
         public var memory: (values: FlatBuffer, entities: Int, width: Int)?
         public var memoryState = MemoryState()
+        /// Knowledge-path routing: per routed layer its selected neurons, their scores and the
+        /// per-neuron Adam step counts.
+        public var routing: RoutingState?
 
         public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
                     params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
@@ -97,6 +115,14 @@ public enum Checkpoint {
                     try g.setAttribute("lr_pretrained", c.lrPretrained)
                     try g.setAttribute("lr_new", c.lrNew)
                 }
+            }
+            if let r = c.routing {
+                for l in 0..<r.paths.count {
+                    try f.writeDataset("/routing/paths/\(l)", r.paths[l])
+                    try f.writeDataset("/routing/scores/\(l)", r.scores[l])
+                    try f.writeDataset("/optimizer/neuron_steps/\(l)", r.neuronSteps[l])
+                }
+                try f.withGroup("/routing") { try $0.setAttribute("last_refresh_step", Int64(r.lastRefreshStep)) }
             }
             if let memory = c.memory {
                 try f.writeDataset("/memory/entity_context",

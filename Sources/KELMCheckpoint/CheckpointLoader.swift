@@ -81,6 +81,22 @@ extension Checkpoint {
         }
     }
 
+    /// Reads the routing state of `layers` routed layers, if the checkpoint has one.
+    public static func readRouting(from f: HDF5File, layers: Int) throws -> RoutingState? {
+        guard try f.exists("/routing/paths/0") else { return nil }
+        var paths: [[Int32]] = [], scores: [[Double]] = [], steps: [[Int64]] = []
+        for l in 0..<layers {
+            for p in ["/routing/paths/\(l)", "/routing/scores/\(l)", "/optimizer/neuron_steps/\(l)"] where try !f.exists(p) {
+                throw CheckpointError(file: f.filePath, item: p, "missing")
+            }
+            paths.append(try f.withDataset("/routing/paths/\(l)") { try $0.readInt32s() })
+            scores.append(try f.withDataset("/routing/scores/\(l)") { try $0.readDoubles() })
+            steps.append(try f.withDataset("/optimizer/neuron_steps/\(l)") { try $0.readInt64s() })
+        }
+        let last = try f.withGroup("/routing") { try $0.intAttribute("last_refresh_step") }
+        return RoutingState(paths: paths, scores: scores, neuronSteps: steps, lastRefreshStep: last)
+    }
+
     /// Reads the entity memory into `values` ([entities, width]).
     public static func readMemory(from f: HDF5File, into values: FlatBuffer, entities: Int, width: Int) throws {
         let p = "/memory/entity_context"

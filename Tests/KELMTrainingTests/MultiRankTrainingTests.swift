@@ -60,14 +60,45 @@ final class MultiRankTrainingTests: XCTestCase {
         XCTAssertTrue(zip(w, v).contains { $0 != $1 })
     }
 
-    func testKnowledgePathsPresetKeepsFrozenGroups() throws {
+    /// Routing on: N ranks select the same neurons and reach the same parameters as one rank.
+    func testRoutedRanksEqualOneRank() throws {
         let world = try MPIRuntime.world()
-        let config = try Self.config(microBatch: 1, policy: "knowledge-paths")
-        let fresh = try Trainer(config: config, data: Self.data(), collective: MPICollective(world))
-        let before = try fresh.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }
-        for _ in 0..<2 { _ = try fresh.trainStep() }
-        XCTAssertEqual(try fresh.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }, before)
-        XCTAssertTrue(fresh.notes.contains { $0.contains("routed") })
+        let B = 2
+        let distributed = try Self.train(try Self.config(microBatch: B, policy: "ffn-routed"), collective: MPICollective(world))
+        let reference = try Self.train(try Self.config(microBatch: B * world.size, policy: "ffn-routed"), collective: SingleProcess())
+        XCTAssertEqual(distributed.paths?.checksum, reference.paths?.checksum, "the same knowledge paths")
+        Self.assertSameParameters(distributed, reference, label: "routed: \(world.size) ranks × B \(B) vs 1 rank")
+    }
+
+    /// knowledge-paths: embeddings and attention frozen; unselected FFN slices and their
+    /// moments bit-identical after steps; selected ones moved.
+    func testKnowledgePathsLeaveFrozenAndUnselectedAlone() throws {
+        let world = try MPIRuntime.world()
+        let t = try Trainer(config: try Self.config(microBatch: 1, policy: "knowledge-paths"), data: Self.data(),
+                            collective: MPICollective(world))
+        let attention = try t.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }
+        let inter = try t.model.store.values("lm.encoder.layer.1.intermediate.dense.weight").map { $0 }
+        let outW = try t.model.store.values("lm.encoder.layer.1.output.dense.weight").map { $0 }
+        _ = try t.trainStep()   // attribution at step 0, then the update
+        let paths = try XCTUnwrap(t.paths)
+        let selected = Set(paths.selection(1).map(Int.init))
+        for _ in 0..<2 { _ = try t.trainStep() }
+        XCTAssertEqual(try t.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }, attention)
+        let d = t.model.config.bert.hiddenSize, ff = t.model.config.bert.ffnSize
+        let inter2 = try t.model.store.values("lm.encoder.layer.1.intermediate.dense.weight")
+        let m = try t.model.store.table.entry(named: "lm.encoder.layer.1.intermediate.dense.weight")
+        for j in 0..<ff {
+            let row = (j * d)..<((j + 1) * d)
+            if selected.contains(j) {
+                XCTAssertNotEqual(Array(inter2[row]), Array(inter[row]), "selected neuron \(j) moved")
+            } else {
+                XCTAssertEqual(Array(inter2[row]), Array(inter[row]), "unselected neuron \(j)")
+                for i in row { XCTAssertEqual(t.optimizer.expAvg.pointer[m.offset + i], 0, "its moments stay") }
+            }
+        }
+        let out2 = try t.model.store.values("lm.encoder.layer.1.output.dense.weight")
+        for o in 0..<d { for j in 0..<ff where !selected.contains(j) { XCTAssertEqual(out2[o * ff + j], outW[o * ff + j]) } }
+        XCTAssertEqual(paths.perLayer, Int((0.1 * Double(ff)).rounded(.up)))
     }
 }
 

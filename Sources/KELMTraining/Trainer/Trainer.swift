@@ -4,6 +4,7 @@ import KELMDistributed
 import KELMMemory
 import KELMModel
 import KELMNumerics
+import KELMRouting
 
 /// Errors that stop training.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
@@ -42,6 +43,8 @@ public struct StepMetrics: Codable, Sendable {
     public var bytes_allreduced: Int
     public var bytes_dense_equivalent: Int
     public var skipped: Bool
+    /// Milliseconds spent on knowledge-path attribution at this step (absent when it did not run).
+    public var attribution_ms: Double?
 }
 
 /// The data-parallel trainer (DESIGN §3, §5, §6): every rank holds a replica of the fusion
@@ -69,6 +72,14 @@ public final class Trainer {
     let wordRows: SparseRows?
     let wordEmbeddings: ParameterEntry
     private var sparseBytes = 0
+    /// TRELM routing of the LM's FFNs (nil unless `lm.ffn` is routed).
+    public let paths: KnowledgePaths?
+    public let routedOptimizer: RoutedAdamW?
+    let attribution: IntegratedGradients?
+    let routedTensors: [RoutedAdamW.LayerTensors]
+    let routedRates: [Float]
+    /// Milliseconds of the latest attribution, reported in the step that ran it.
+    private var attributionMs: Double? = nil
     public private(set) var step = 0
     /// The entity memory's refresh schedule (DESIGN §4).
     public private(set) var memorySchedule: RefreshSchedule
@@ -122,11 +133,7 @@ public final class Trainer {
         mine.removeAll()
 
         policies = GroupPolicies(preset: config.train.paramPolicy)
-        if policies[.ffn] == .routed {
-            notes.append("lm.ffn is routed under \(config.train.paramPolicy.rawValue); knowledge-path routing is not built yet, so its gradients are reduced and applied densely")
-        }
         let perEntry = policies.perEntry(table)
-        frozen = perEntry.map { $0 == .frozen }
         peakRates = table.entries.map {
             Float(fromPretrained.contains($0.name) ? config.train.lrPretrained : config.train.lrNew)
         }
@@ -134,7 +141,33 @@ public final class Trainer {
         var stages: [BackwardStage: Int] = [:]
         for (i, s) in model.backwardStages.enumerated() { stages[s] = i }
         stageIndex = stages
-        let reduction = perEntry.map { $0 == .routed ? ReductionPolicy.dense : $0 }
+        // Under routing, the knowledge-path tensors (intermediate.dense.weight and .bias,
+        // output.dense.weight) go through the path buffer; output.dense.bias and the FFN's
+        // LayerNorm stay dense (DESIGN §5).
+        let onPath: (String) -> Bool = { $0.hasSuffix("intermediate.dense.weight") || $0.hasSuffix("intermediate.dense.bias")
+            || ($0.hasSuffix(".output.dense.weight") && !$0.contains(".attention.")) }
+        let reduction: [ReductionPolicy] = zip(table.entries, perEntry).map { e, p in
+            p == .routed ? (onPath(e.name) ? .routed : .dense) : p
+        }
+        frozen = reduction.map { $0 != .dense }
+        if policies[.ffn] == .routed {
+            let k = KnowledgePaths(layers: c.bert.numLayers, ffnSize: c.bert.ffnSize, hidden: c.bert.hiddenSize,
+                                   fraction: config.routing.fraction, maxRows: B * T)
+            k.attach(to: model.layers)
+            paths = k
+            routedOptimizer = RoutedAdamW(layers: c.bert.numLayers, ffnSize: c.bert.ffnSize)
+            attribution = IntegratedGradients(model: model)
+            routedTensors = model.parameters.lm.layers.map { RoutedAdamW.LayerTensors($0) }
+            routedRates = (0..<c.bert.numLayers).map {
+                Float(fromPretrained.contains("lm.encoder.layer.\($0).intermediate.dense.weight") ? config.train.lrPretrained : config.train.lrNew)
+            }
+        } else {
+            paths = nil
+            routedOptimizer = nil
+            attribution = nil
+            routedTensors = []
+            routedRates = []
+        }
         wordEmbeddings = try table.entry(named: "lm.embeddings.word_embeddings.weight")
         let splitWordGradient = policies[.embeddings] != .frozen
         wordRows = splitWordGradient
@@ -189,6 +222,9 @@ public final class Trainer {
         let stepStart = Profiler.now()
         if memorySchedule.isDue(step: g) { try refreshMemory() }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
+        attributionMs = nil
+        if paths != nil && g % max(1, config.routing.interval) == 0 { try selectPaths() }
+        paths?.packed.zero()
         var counts: [Int64] = [0, 0]
         for b in batches { counts[0] += Int64(b.maskedCount); counts[1] += Int64(b.positiveCount) }
         try collective.allReduceSum(&counts)
@@ -218,6 +254,11 @@ public final class Trainer {
             sums[2] += Double(out.mlmCorrect)
         }
         var exposedNs = try reducer.finish()
+        if let paths {
+            let t = Profiler.now()
+            try collective.allReduceSum(paths.packed.buffer)
+            exposedNs += Profiler.now() - t
+        }
         if let wordRows {
             let t = Profiler.now()
             try exchangeWordRows(wordRows)
@@ -244,9 +285,17 @@ public final class Trainer {
                 let scale = Float(config.train.clip / (gradNorm + 1e-6))
                 let p = model.store.grads.pointer
                 for i in 0..<model.store.grads.count { p[i] *= scale }
+                if let paths { for i in 0..<paths.packed.count { paths.packed.pointer[i] *= scale } }
             }
             optimizer.update(params: model.store.values, grads: model.store.grads,
                              learningRates: peakRates.map { $0 * Float(factor) }, frozen: frozen)
+            if let paths, let routedOptimizer {
+                let h = optimizer.hyper
+                routedOptimizer.update(paths: paths, tensors: routedTensors, params: model.store.values.pointer,
+                                       expAvg: optimizer.expAvg.pointer, expAvgSq: optimizer.expAvgSq.pointer,
+                                       learningRates: routedRates.map { $0 * Float(factor) }, beta1: h.beta1, beta2: h.beta2,
+                                       eps: h.eps, weightDecay: h.weightDecay)
+            }
         }
         let optNs = Profiler.now() - optStart
         step += 1
@@ -259,8 +308,9 @@ public final class Trainer {
                            tokens_per_s: tokensPerStep / seconds,
                            time_forward_ms: Double(forwardNs) * 1e-6, time_backward_ms: Double(backwardNs) * 1e-6,
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
-                           bytes_allreduced: reducer.denseBytes + sparseBytes, bytes_dense_equivalent: model.store.table.count * 4,
-                           skipped: skipped)
+                           bytes_allreduced: reducer.denseBytes + sparseBytes + (paths?.packed.count ?? 0) * 4,
+                           bytes_dense_equivalent: model.store.table.count * 4,
+                           skipped: skipped, attribution_ms: attributionMs)
     }
 
     /// Everything a checkpoint holds at this step boundary.
@@ -274,6 +324,13 @@ public final class Trainer {
         c.memoryState = Checkpoint.MemoryState(refreshCount: memorySchedule.refreshCount,
                                                nextRefreshStep: memorySchedule.nextRefreshStep,
                                                nextBlock: memorySchedule.nextBlock, momentum: config.memory.momentum)
+        if let paths, let routedOptimizer {
+            let ff = paths.ffnSize
+            c.routing = Checkpoint.RoutingState(
+                paths: (0..<paths.layers).map { Array(paths.selection($0)) }, scores: paths.scores,
+                neuronSteps: (0..<paths.layers).map { l in Array(UnsafeBufferPointer(start: routedOptimizer.neuronSteps.pointer + l * ff, count: ff)) },
+                lastRefreshStep: paths.lastRefreshStep)
+        }
         return c
     }
 
@@ -288,6 +345,18 @@ public final class Trainer {
         try Checkpoint.read("optimizer/exp_avg_sq", from: f, into: optimizer.expAvgSq, table: table)
         optimizer.setStep(header.optimizerStep)
         try Checkpoint.readMemory(from: f, into: memory.values, entities: memory.entityCount, width: memory.width)
+        if let paths, let routedOptimizer {
+            guard let r = try Checkpoint.readRouting(from: f, layers: paths.layers) else {
+                throw CheckpointError(file: path, item: "/routing", "missing, but this run routes lm.ffn")
+            }
+            guard r.paths.allSatisfy({ $0.count == paths.perLayer }), r.neuronSteps.allSatisfy({ $0.count == paths.ffnSize }) else {
+                throw CheckpointError(file: path, item: "/routing/paths", "holds \(r.paths.first?.count ?? 0) neurons per layer, this run selects \(paths.perLayer) (routing.fraction)")
+            }
+            paths.setSelection(r.paths, scores: r.scores, step: r.lastRefreshStep)
+            for l in 0..<paths.layers {
+                (routedOptimizer.neuronSteps.pointer + l * paths.ffnSize).update(from: r.neuronSteps[l], count: paths.ffnSize)
+            }
+        }
         if let m = header.memoryState {
             memorySchedule.refreshCount = m.refreshCount
             memorySchedule.nextRefreshStep = m.nextRefreshStep
@@ -300,6 +369,49 @@ public final class Trainer {
                                   "is \(header.samplesSeen), but \(header.step) steps of this run's global batch \(order.globalBatch) make \(samples): keep the global batch when resuming")
         }
         step = header.step
+    }
+
+    /// TRELM attribution on the first `routing.samples` samples of this step's global batch
+    /// (DESIGN §5): each rank scores its share in float64 per sample; the per-sample scores are
+    /// all-gathered and summed in global sample order, so the selection does not depend on the
+    /// number of ranks; the ranks then check they selected the same neurons.
+    func selectPaths() throws {
+        guard let paths, let attribution else { return }
+        let start = Profiler.now()
+        let batch = batches[0], text = batch.text, T = text.tokens
+        let B = order.microBatch, S = config.routing.samples
+        let mine = max(0, min(B, S - collective.rank * B))
+        // the target: masked positions inside mentions among the attribution samples (all masked positions if none)
+        let saved = Array(UnsafeBufferPointer(start: text.labels.pointer, count: text.rows))
+        var counts: [Int64] = [0, 0]
+        for r in 0..<text.rows where r < mine * T && saved[r] >= 0 {
+            counts[1] += 1
+            if batch.mentionMask.pointer[r] != 0 { counts[0] += 1 }
+        }
+        try collective.allReduceSum(&counts)
+        let mentionsOnly = counts[0] > 0
+        for r in 0..<text.rows {
+            let keep = r < mine * T && saved[r] >= 0 && (!mentionsOnly || batch.mentionMask.pointer[r] != 0)
+            text.labels.pointer[r] = keep ? saved[r] : -100
+        }
+        let scores = attribution.attribute(text: text, graph: batch.graph, links: batch.links, memory: memory.values.pointer,
+                                           samples: mine, globalCount: Int(mentionsOnly ? counts[0] : counts[1]),
+                                           steps: config.routing.igSteps, mode: config.routing.igMode == .joint ? .joint : .perLayer)
+        for r in 0..<text.rows { text.labels.pointer[r] = saved[r] }
+        let all = try scores.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        let L = paths.layers, ff = paths.ffnSize
+        var perLayer = [[Double]](repeating: [Double](repeating: 0, count: ff), count: L)
+        for b in 0..<(all.count / (L * ff)) {
+            for l in 0..<L { for j in 0..<ff { perLayer[l][j] += all[(b * L + l) * ff + j] } }
+        }
+        paths.select(scores: perLayer, step: step)
+        var digest: [Int64] = [paths.checksum]
+        let digests = try digest.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        digest.removeAll()
+        if let r = digests.firstIndex(where: { $0 != digests[0] }) {
+            throw TrainingError.replicaMismatch(rank: r, what: "knowledge-path selection at step \(step)")
+        }
+        attributionMs = Double(Profiler.now() - start) * 1e-6
     }
 
     /// A scheduled refresh of the entity memory (full, or the next rolling block).
@@ -337,6 +449,11 @@ public final class Trainer {
             let g = e.ref.pointer(in: model.store.grads.pointer)
             var s: Float = 0
             for j in 0..<e.count { s += g[j] * g[j] }
+            total += Double(s)
+        }
+        if let paths {
+            var s: Float = 0
+            for i in 0..<paths.packed.count { s += paths.packed.pointer[i] * paths.packed.pointer[i] }
             total += Double(s)
         }
         return total.squareRoot()
