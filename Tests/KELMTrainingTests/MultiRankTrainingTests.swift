@@ -118,6 +118,21 @@ final class AccumulationTests: XCTestCase {
         XCTAssertEqual(t.parameterDigests().count, t.model.store.table.entries.count)
     }
 
+    /// The routed FFNs all-reduce ⌈ρ·d_ff⌉/d_ff of their dense bytes.
+    func testRoutedBytesAreTheSelectedShare() throws {
+        let t = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 2, policy: "ffn-routed"),
+                            data: MultiRankTrainingTests.data(), collective: SingleProcess())
+        let m = try t.trainStep()
+        let paths = try XCTUnwrap(t.paths)
+        let routedDense = t.model.parameters.lm.layers.reduce(0) { $0 + $1.interWeight.count + $1.interBias.count + $1.outWeight.count } * 4
+        XCTAssertEqual(paths.packed.count * 4 * paths.ffnSize, routedDense * paths.perLayer)
+        let full = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 2, policy: "full"),
+                               data: MultiRankTrainingTests.data(), collective: SingleProcess())
+        let mFull = try full.trainStep()
+        XCTAssertEqual(mFull.bytes_allreduced - m.bytes_allreduced, routedDense - paths.packed.count * 4)
+        XCTAssertNotNil(m.attribution_ms)
+    }
+
     func testSchedule() {
         let s = LinearSchedule(warmup: 2, total: 6)
         XCTAssertEqual((0..<7).map { s.factor(step: $0) }, [0, 0.5, 1, 0.75, 0.5, 0.25, 0])
