@@ -49,3 +49,77 @@ final class MultiRankResumeTests: XCTestCase {
         XCTAssertEqual(resumed.paths?.checksum, straight.paths?.checksum)
     }
 }
+
+/// Resuming on a different number of ranks: the global batch is kept (the run says what it
+/// adjusted) and the parameters match the uninterrupted one-rank run within DESIGN §5's tolerance.
+final class MultiRankRescaleTests: XCTestCase {
+    func testResumeOnAnotherNumberOfRanks() throws {
+        let world = try MPIRuntime.world()
+        let N = world.size
+        let oneRank = try MultiRankTrainingTests.config(microBatch: 2 * N)
+        let data = MultiRankTrainingTests.data()
+        let straight = try Trainer(config: oneRank, data: data, collective: SingleProcess())
+        for _ in 0..<6 { _ = try straight.trainStep() }
+        let first = try Trainer(config: oneRank, data: data, collective: SingleProcess())
+        for _ in 0..<3 { _ = try first.trainStep() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-rescale-\(UUID())-rank\(world.rank)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Checkpoint.save(try first.checkpointContents(), runDirectory: dir, keep: 1)
+        // the same configuration on N ranks would make the global batch N times larger
+        let plan = try ResumePlan(requested: oneRank, path: dir, worldSize: N)
+        XCTAssertEqual(plan.config.train.microBatch * N * plan.config.train.accumulation, 2 * N)
+        if N > 1 { XCTAssertEqual(plan.notes.count, 1, "the run says what it adjusted") }
+        let resumed = try Trainer(config: plan.config, data: data, collective: MPICollective(world), fillMemory: false)
+        try resumed.restore(from: plan.checkpoint)
+        for _ in 3..<6 { _ = try resumed.trainStep() }
+        MultiRankTrainingTests.assertSameParameters(resumed, straight, label: "resumed on \(N) ranks vs 1 rank")
+    }
+
+    func testGlobalBatchThatCannotBeSplitIsAClearError() throws {
+        let config = try MultiRankTrainingTests.config(microBatch: 3)
+        let t = try Trainer(config: config, data: MultiRankTrainingTests.data(), collective: SingleProcess())
+        _ = try t.trainStep()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-split-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Checkpoint.save(try t.checkpointContents(), runDirectory: dir, keep: 1)
+        XCTAssertThrowsError(try ResumePlan(requested: config, path: dir, worldSize: 2)) { e in
+            XCTAssertTrue("\(e)".contains("cannot be split over 2 ranks"), "\(e)")
+        }
+    }
+}
+
+final class MultiRankConsistencyTests: XCTestCase {
+    /// A replica that diverged is found and named, on every rank.
+    func testDivergedReplicaIsNamed() throws {
+        let world = try MPIRuntime.world()
+        let t = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 1), data: MultiRankTrainingTests.data(),
+                            collective: MPICollective(world))
+        XCTAssertNoThrow(try t.checkConsistency())
+        guard world.size > 1 else { return }
+        if world.rank == world.size - 1 { try t.model.store.values("gnn.final.h0.bias")[0] += 1 }
+        XCTAssertThrowsError(try t.checkConsistency()) { e in
+            XCTAssertEqual(e as? TrainingError, .inconsistentParameters(step: 0, parameter: "gnn.final.h0.bias", rank: world.size - 1))
+        }
+    }
+}
+
+final class NonFiniteTests: XCTestCase {
+    func testNonFiniteLossStopsOrSkips() throws {
+        var config = try MultiRankTrainingTests.config(microBatch: 2)
+        let t = try Trainer(config: config, data: MultiRankTrainingTests.data(), collective: SingleProcess())
+        try t.model.store.values("mlm.bias")[0] = .nan
+        XCTAssertThrowsError(try t.trainStep()) { e in
+            guard case .nonFiniteLoss(let step, _)? = e as? TrainingError else { return XCTFail("\(e)") }
+            XCTAssertEqual(step, 0)
+            XCTAssertTrue("\(e)".contains("step 0"))
+        }
+        config.train.nonfinite = .skip
+        let s = try Trainer(config: config, data: MultiRankTrainingTests.data(), collective: SingleProcess())
+        try s.model.store.values("mlm.bias")[0] = .nan
+        let before = try s.model.store.values("gnn.final.h0.weight").map { $0 }
+        let m = try s.trainStep()
+        XCTAssertTrue(m.skipped)
+        XCTAssertEqual(try s.model.store.values("gnn.final.h0.weight").map { $0 }, before, "a skipped step updates nothing")
+        XCTAssertEqual(s.step, 1)
+    }
+}
