@@ -33,3 +33,6 @@ timeout -k 10 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 .build/debug/ke
     --set data.path=synthetic --set train.steps=3 --out "$run_dir" </dev/null
 test -s "$run_dir/checkpoints/ckpt-00000003.h5"
 echo "run-tests: mpirun -np 2 kelm-dist train passed"
+
+# Failing ranks, signals, kills at random moments with exact resume.
+bash Tests/reliability/run-reliability-tests.sh .build/debug/kelm-dist

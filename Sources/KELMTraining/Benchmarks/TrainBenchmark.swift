@@ -33,6 +33,13 @@ public struct TrainBenchmark {
         public var sec_per_step: Double
         public var exposed_comm_ms: Double
         public var exposed_fraction: Double
+        /// Median backward time of the timed steps.
+        public var backward_ms: Double
+        /// Knowledge-path attribution (run at step 0, then every `routing.interval` steps), and
+        /// its cost spread over the interval; the step time with it included.
+        public var attribution_ms: Double
+        public var amortised_attribution_ms: Double
+        public var sec_per_step_with_attribution: Double
         public var bytes_allreduced: Int
         public var bytes_dense_equivalent: Int
         /// Share of the reduced gradient bytes whose all-reduce started before backward ended.
@@ -58,16 +65,20 @@ public struct TrainBenchmark {
     }
 
     /// Median seconds per step of `trainer` over the timed steps, and per-step extras.
-    func measure(_ trainer: Trainer, progress: (String) -> Void) throws -> (median: Double, exposed: Double, buckets: [BucketTiming]) {
-        var times: [Double] = [], exposed: [Double] = []
+    func measure(_ trainer: Trainer, progress: (String) -> Void) throws
+        -> (median: Double, exposed: Double, backward: Double, attribution: Double, buckets: [BucketTiming]) {
+        var times: [Double] = [], exposed: [Double] = [], backward: [Double] = []
+        var attribution = 0.0
         var buckets: [BucketTiming] = []
         for i in 0..<(options.warmupSteps + options.steps) {
             let start = Profiler.now()
             let m = try trainer.trainStep()
             let seconds = Double(Profiler.now() - start) * 1e-9
+            if let a = m.attribution_ms { attribution = max(attribution, a) }
             if i >= options.warmupSteps {
                 times.append(seconds)
                 exposed.append(m.time_comm_exposed_ms)
+                backward.append(m.time_backward_ms)
                 progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms", i - options.warmupSteps + 1, options.steps, seconds, m.time_comm_exposed_ms))
                 let end = Double(trainer.backwardEndNanoseconds)
                 buckets = zip(trainer.reducer.buckets, trainer.reducer.timings).map { b, t in
@@ -76,7 +87,8 @@ public struct TrainBenchmark {
                 }
             }
         }
-        return (times.sorted()[times.count / 2], exposed.sorted()[exposed.count / 2], buckets)
+        return (times.sorted()[times.count / 2], exposed.sorted()[exposed.count / 2], backward.sorted()[backward.count / 2],
+                attribution, buckets)
     }
 
     public func run(collective: Collective, progress: (String) -> Void) throws -> Result {
@@ -101,7 +113,10 @@ public struct TrainBenchmark {
         let early = m.buckets.filter { $0.started_before_backward_end_ms > 0 }.reduce(0) { $0 + $1.bytes }
         return Result(ranks: collective.size, policy: options.policy, tokens_per_s_per_rank: perRank, tokens_per_s_alone: alone,
                       efficiency: perRank / alone, sec_per_step: m.median, exposed_comm_ms: m.exposed,
-                      exposed_fraction: m.exposed * 1e-3 / m.median, bytes_allreduced: trainer.reducer.denseBytes,
+                      exposed_fraction: m.exposed * 1e-3 / m.median, backward_ms: m.backward, attribution_ms: m.attribution,
+                      amortised_attribution_ms: m.attribution / Double(max(1, config.routing.interval)),
+                      sec_per_step_with_attribution: m.median + m.attribution * 1e-3 / Double(max(1, config.routing.interval)),
+                      bytes_allreduced: trainer.reducer.denseBytes + (trainer.paths?.packed.count ?? 0) * 4,
                       bytes_dense_equivalent: trainer.model.store.table.count * 4,
                       fraction_bytes_started_before_backward_end: reduced > 0 ? Double(early) / Double(reduced) : 0,
                       buckets: m.buckets)
@@ -113,7 +128,9 @@ extension TrainBenchmark.Result {
         var lines = [
             String(format: "data-parallel training step, %d rank(s), policy %@", ranks, policy),
             String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency),
-            String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step)", sec_per_step, exposed_comm_ms, 100 * exposed_fraction),
+            String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step), backward %.1f ms", sec_per_step, exposed_comm_ms, 100 * exposed_fraction, backward_ms),
+            String(format: "  attribution %.0f ms every %d steps: %.1f ms per step amortised; %.3f s/step with it", attribution_ms,
+                   Int((attribution_ms / max(amortised_attribution_ms, 1e-9)).rounded()), amortised_attribution_ms, sec_per_step_with_attribution),
             String(format: "  all-reduced %.1f MB per step (full preset: %.1f MB); %.0f%% of it started before backward ended",
                    Double(bytes_allreduced) / 1e6, Double(bytes_dense_equivalent) / 1e6, 100 * fraction_bytes_started_before_backward_end),
             "  bucket     MB   started before end of backward (ms)   finished after (ms)",

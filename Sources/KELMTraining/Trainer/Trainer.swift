@@ -88,6 +88,15 @@ public final class Trainer {
     /// When the last backward of the latest step ended, in the reducer's timing frame
     /// (nanoseconds since it began): bucket start times are compared with it.
     public private(set) var backwardEndNanoseconds: UInt64 = 0
+    /// Aborts the job when a collective waits too long (set by the training run).
+    public var watchdog: CollectiveWatchdog?
+
+    /// Runs a collective under the watchdog, if any.
+    func guarded<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        guard let watchdog else { return try body() }
+        return try watchdog.guarding(name, step: step, body)
+    }
+
     /// Notes for the start-up log (e.g. what was adjusted).
     public private(set) var notes: [String] = []
 
@@ -220,14 +229,14 @@ public final class Trainer {
     public func trainStep() throws -> StepMetrics {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
-        if memorySchedule.isDue(step: g) { try refreshMemory() }
+        if memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
-        if paths != nil && g % max(1, config.routing.interval) == 0 { try selectPaths() }
+        if paths != nil && g % max(1, config.routing.interval) == 0 { try guarded("knowledge-path attribution") { try selectPaths() } }
         paths?.packed.zero()
         var counts: [Int64] = [0, 0]
         for b in batches { counts[0] += Int64(b.maskedCount); counts[1] += Int64(b.positiveCount) }
-        try collective.allReduceSum(&counts)
+        try guarded("all-reduce of the loss counts") { try collective.allReduceSum(&counts) }
         let norm = LossNormalization(mlmCount: Int(counts[0]), lpCount: Int(counts[1]),
                                      mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
         model.store.zeroGrads()
@@ -253,18 +262,18 @@ public final class Trainer {
             sums[1] += out.lpLossSum
             sums[2] += Double(out.mlmCorrect)
         }
-        var exposedNs = try reducer.finish()
+        var exposedNs = try guarded("gradient all-reduce") { try reducer.finish() }
         if let paths {
             let t = Profiler.now()
-            try collective.allReduceSum(paths.packed.buffer)
+            try guarded("knowledge-path all-reduce") { try collective.allReduceSum(paths.packed.buffer) }
             exposedNs += Profiler.now() - t
         }
         if let wordRows {
             let t = Profiler.now()
-            try exchangeWordRows(wordRows)
+            try guarded("word-embedding row exchange") { try exchangeWordRows(wordRows) }
             exposedNs += Profiler.now() - t
         }
-        try collective.allReduceSum(&sums)
+        try guarded("all-reduce of the losses") { try collective.allReduceSum(&sums) }
         let loss = norm.total(mlmSum: sums[0], lpSum: sums[1])
         let optStart = Profiler.now()
         var skipped = false
@@ -299,7 +308,9 @@ public final class Trainer {
         }
         let optNs = Profiler.now() - optStart
         step += 1
-        if config.train.consistencyEvery > 0 && step % config.train.consistencyEvery == 0 { try checkConsistency() }
+        if config.train.consistencyEvery > 0 && step % config.train.consistencyEvery == 0 {
+            try guarded("replica consistency check") { try checkConsistency() }
+        }
         let seconds = Double(Profiler.now() - stepStart) * 1e-9
         let tokensPerStep = Double(order.globalBatch * config.model.maxTokens)
         return StepMetrics(step: g, loss: loss, mlm_loss: norm.mlmLoss(sums[0]), lp_loss: norm.lpLoss(sums[1]),

@@ -30,6 +30,7 @@ public struct TrainingRun {
         public var steps: Int
         public var last: StepMetrics?
         public var checkpoint: String?
+        public var stoppedBySignal = false
     }
 
     var isRoot: Bool { collective.rank == 0 }
@@ -40,6 +41,10 @@ public struct TrainingRun {
                                   initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
                                   log: { if root { log.info("\($0)") } })
         if let resume { try trainer.restore(from: resume.checkpoint) }
+        let watchdog = CollectiveWatchdog(timeoutSeconds: config.train.collectiveTimeoutSeconds, rank: collective.rank)
+        watchdog.start()
+        trainer.watchdog = watchdog
+        StopSignals.install()
         var metrics: MetricsLog? = nil
         if isRoot {
             try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -72,6 +77,18 @@ public struct TrainingRun {
             if config.checkpoint.every > 0 && done % config.checkpoint.every == 0 && done < total {
                 checkpoint = try save(trainer)
             }
+            // a stop signal on any rank: every rank saves at this step boundary and exits cleanly
+            var signal: [Int64] = [Int64(StopSignals.received)]
+            try watchdog.guarding("stop-signal agreement", step: done) {
+                try signal.withUnsafeMutableBufferPointer { try collective.allReduceMax($0) }
+            }
+            if signal[0] != 0 && done < total {
+                if isRoot { logger.notice("\(StopSignals.name(Int32(signal[0]))) received: saving a checkpoint at step \(done) and stopping") }
+                try metrics?.close()
+                checkpoint = try save(trainer)
+                if isRoot, let checkpoint { logger.info("checkpoint: \(checkpoint)") }
+                return Summary(steps: trainer.step, last: last, checkpoint: checkpoint, stoppedBySignal: true)
+            }
         }
         try metrics?.close()
         checkpoint = try save(trainer)
@@ -86,7 +103,7 @@ public struct TrainingRun {
             let contents = try t.checkpointContents()
             path = try Checkpoint.save(contents, runDirectory: runDirectory, keep: config.checkpoint.keep)
         }
-        try collective.barrier()
+        try t.guarded("checkpoint barrier") { try collective.barrier() }
         return path
     }
 
