@@ -57,6 +57,18 @@ wait "$pid"; status=$?
 elapsed=$(( $(date +%s) - start ))
 if [[ "$status" -ne 0 && "$elapsed" -le 30 ]]; then ok "a killed rank ends the job (exit $status after ${elapsed}s)"; else bad "SIGKILL of a rank" "exit $status after ${elapsed}s"; fi
 
+# 2b. a stalled rank: the others' watchdog stops the job, naming the collective and the step
+start=$(date +%s)
+timeout -k 5 120 mpirun "${root_flag[@]}" --oversubscribe -np 2 -x KELM_DEBUG_STALL=1:2:60 "$bin" train "${common[@]}" \
+    --set train.collective_timeout_s=3 --out "$work/stall" >"$work/stall.log" 2>&1 </dev/null
+status=$?
+elapsed=$(( $(date +%s) - start ))
+if [[ "$status" -ne 0 && "$elapsed" -lt 40 ]] && grep -q "at step 2 has waited" "$work/stall.log"; then
+    ok "watchdog: $(grep -o 'kelm-dist \[rank 0\]: [^:]*at step 2' "$work/stall.log" | head -n 1) (after ${elapsed}s)"
+else
+    bad "watchdog" "exit $status after ${elapsed}s"; tail -5 "$work/stall.log" >&2
+fi
+
 # 3. kills at random moments, then resume
 all_equal=1
 for trial in $(seq 1 "$trials"); do

@@ -30,7 +30,6 @@ public final class CollectiveWatchdog {
                 self.check()
             }
         }
-        t.stackSize = 1 << 16
         thread = t
         t.start()
     }

@@ -91,6 +91,15 @@ public final class Trainer {
     /// Aborts the job when a collective waits too long (set by the training run).
     public var watchdog: CollectiveWatchdog?
 
+    /// `KELM_DEBUG_STALL=rank:step:seconds` makes that rank sleep at the start of that step (to
+    /// test the collective watchdog: the other ranks wait in the next collective).
+    static func debugStall(rank: Int, step: Int) {
+        guard let spec = ProcessInfo.processInfo.environment["KELM_DEBUG_STALL"] else { return }
+        let parts = spec.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 3, parts[0] == rank, parts[1] == step else { return }
+        Thread.sleep(forTimeInterval: Double(parts[2]))
+    }
+
     /// Runs a collective under the watchdog, if any.
     func guarded<T>(_ name: String, _ body: () throws -> T) throws -> T {
         guard let watchdog else { return try body() }
@@ -229,6 +238,7 @@ public final class Trainer {
     public func trainStep() throws -> StepMetrics {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
+        Self.debugStall(rank: rank, step: g)
         if memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
