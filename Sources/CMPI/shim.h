@@ -25,4 +25,6 @@ static inline MPI_Info kelm_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Request kelm_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *kelm_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status *kelm_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
+static inline MPI_Win kelm_mpi_win_null(void) { return MPI_WIN_NULL; }
+static inline int kelm_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
 #endif

@@ -8,11 +8,29 @@ public final class EntityContextMemory {
     public let width: Int
     /// [|E|, d]
     public let values: FlatBuffer
+    /// When M lives in memory shared by the ranks of a node: who writes it, and how to wait for the writer.
+    public let sharing: MemorySharing?
 
-    public init(entityCount: Int, width: Int) {
+    /// A memory of its own (`sharing` nil), or a view of node-shared storage of
+    /// `entityCount · width` floats that only `sharing.isWriter` writes.
+    public init(entityCount: Int, width: Int, shared storage: UnsafeMutablePointer<Float>? = nil, sharing: MemorySharing? = nil) {
         self.entityCount = entityCount
         self.width = width
-        values = FlatBuffer(count: entityCount * width)
+        if let storage {
+            values = FlatBuffer(external: storage, count: entityCount * width)
+        } else {
+            values = FlatBuffer(count: entityCount * width)
+        }
+        self.sharing = storage == nil ? nil : sharing
+    }
+
+    var writes: Bool { sharing?.isWriter ?? true }
+
+    /// Runs `body` on M where this rank writes it (every rank, or the node's writer when M is
+    /// shared), then waits until the writes are visible to every rank.
+    public func write(_ body: (FlatBuffer) throws -> Void) throws {
+        if writes { try body(values) }
+        try sharing?.synchronize()
     }
 
     /// The contiguous block of `entities` that `rank` of `size` encodes: the first
@@ -57,12 +75,15 @@ public final class EntityContextMemory {
         let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
         precondition(all.count == entities.count * width, "the gathered blocks must cover the refreshed entities")
         let keep = momentum, take = 1 - momentum
-        all.withUnsafeBufferPointer { fresh in
-            for (i, e) in entities.enumerated() {
-                let row = values.pointer + e * width, new = fresh.baseAddress! + i * width
-                for c in 0..<width { row[c] = keep * row[c] + take * new[c] }
+        if writes {
+            all.withUnsafeBufferPointer { fresh in
+                for (i, e) in entities.enumerated() {
+                    let row = values.pointer + e * width, new = fresh.baseAddress! + i * width
+                    for c in 0..<width { row[c] = keep * row[c] + take * new[c] }
+                }
             }
         }
+        try sharing?.synchronize()
     }
 
     /// Step 0: M = M_new for every entity. Each rank encodes its block; the blocks are
@@ -74,6 +95,16 @@ public final class EntityContextMemory {
         try encoder.encode(entities: Array(mine)[...], source: source, params: params, output: local.pointer)
         let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
         precondition(all.count == values.count, "the gathered blocks must cover every entity")
-        all.withUnsafeBufferPointer { values.pointer.update(from: $0.baseAddress!, count: values.count) }
+        if writes { all.withUnsafeBufferPointer { values.pointer.update(from: $0.baseAddress!, count: values.count) } }
+        try sharing?.synchronize()
     }
+}
+
+/// How the ranks of a node share one copy of M (DESIGN §4): one rank writes, the others wait
+/// for it before reading. Implemented over an MPI-3 shared-memory window by the trainer.
+public protocol MemorySharing: AnyObject {
+    /// True on the one rank of the node that writes M.
+    var isWriter: Bool { get }
+    /// Returns when the writer's last writes are visible to every rank of the node.
+    func synchronize() throws
 }

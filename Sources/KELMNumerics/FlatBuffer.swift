@@ -5,8 +5,18 @@
 public final class AlignedBuffer<Element: Numeric> {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Element>
+    /// False for a view of memory owned elsewhere (e.g. an MPI shared-memory window).
+    public let ownsMemory: Bool
+
+    /// A view of `count` elements at `external`, which must outlive the buffer.
+    public init(external: UnsafeMutablePointer<Element>, count: Int) {
+        self.count = count
+        pointer = external
+        ownsMemory = false
+    }
 
     public init(count: Int) {
+        ownsMemory = true
         precondition(count >= 0, "AlignedBuffer: negative count")
         self.count = count
         let capacity = max(count, 1)
@@ -15,7 +25,7 @@ public final class AlignedBuffer<Element: Numeric> {
         pointer.initialize(repeating: 0, count: capacity)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { if ownsMemory { UnsafeMutableRawPointer(pointer).deallocate() } }
 
     public var buffer: UnsafeMutableBufferPointer<Element> {
         UnsafeMutableBufferPointer(start: pointer, count: count)

@@ -114,8 +114,12 @@ public final class Trainer {
     /// table and configuration; fills the entity memory (step 0, DESIGN §4).
     /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
     /// `log` hears start-up progress (the memory fill takes a while on large KGs).
+    /// `sharedMemory`, when given, provides storage for M shared by the ranks of a node
+    /// (one copy per node, DESIGN §4): called with the float count, it returns the storage and
+    /// how the node's ranks coordinate writes.
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
-                fillMemory: Bool = true, log: (String) -> Void = { _ in }) throws {
+                fillMemory: Bool = true, log: (String) -> Void = { _ in },
+                sharedMemory: ((Int) throws -> (UnsafeMutablePointer<Float>, MemorySharing)?)? = nil) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
@@ -204,7 +208,12 @@ public final class Trainer {
             FusionBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
-        memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+        if let shared = try sharedMemory?(data.entityCount * c.bert.hiddenSize) {
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, shared: shared.0, sharing: shared.1)
+            notes.append("the entity memory is shared by the ranks of each node: one copy of \(data.entityCount * c.bert.hiddenSize * 4 / 1_048_576) MiB per node")
+        } else {
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+        }
         descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
                                                 batch: 32, tokens: config.memory.descriptionTokens)
         memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
@@ -365,7 +374,7 @@ public final class Trainer {
         try Checkpoint.read("optimizer/exp_avg", from: f, into: optimizer.expAvg, table: table)
         try Checkpoint.read("optimizer/exp_avg_sq", from: f, into: optimizer.expAvgSq, table: table)
         optimizer.setStep(header.optimizerStep)
-        try Checkpoint.readMemory(from: f, into: memory.values, entities: memory.entityCount, width: memory.width)
+        try memory.write { try Checkpoint.readMemory(from: f, into: $0, entities: memory.entityCount, width: memory.width) }
         if let paths, let routedOptimizer {
             guard let r = try Checkpoint.readRouting(from: f, layers: paths.layers) else {
                 throw CheckpointError(file: path, item: "/routing", "missing, but this run routes lm.ffn")

@@ -1,6 +1,7 @@
 import Foundation
 import KELMCheckpoint
 import KELMNumerics
+import KELMMemory
 import Logging
 
 /// A whole training run as `kelm-dist train` runs it: the trainer, plus what rank 0 writes
@@ -15,6 +16,8 @@ public struct TrainingRun {
     public var logger: Logger
     /// Continue from this checkpoint (see `ResumePlan` for the configuration to use).
     public var resume: ResumePlan?
+    /// Node-shared storage for the entity memory (see `Trainer.init`).
+    public var sharedMemory: ((Int) throws -> (UnsafeMutablePointer<Float>, MemorySharing)?)?
 
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String?, runDirectory: String,
                 logger: Logger) {
@@ -39,7 +42,7 @@ public struct TrainingRun {
         let log = logger, root = isRoot
         let trainer = try Trainer(config: config, data: data, collective: collective,
                                   initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
-                                  log: { if root { log.info("\($0)") } })
+                                  log: { if root { log.info("\($0)") } }, sharedMemory: sharedMemory)
         if let resume { try trainer.restore(from: resume.checkpoint) }
         let watchdog = CollectiveWatchdog(timeoutSeconds: config.train.collectiveTimeoutSeconds, rank: collective.rank)
         watchdog.start()
