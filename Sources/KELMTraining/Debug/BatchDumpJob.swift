@@ -43,6 +43,8 @@ public struct BatchDumpJob {
             : try config.trainingData()
         let trainer = try Trainer(config: config, data: data, collective: SingleProcess(), initFrom: initFrom, fillMemory: false)
         let model = trainer.model
+        // the dump holds the full gradient of every parameter, whatever the routing
+        for layer in model.layers { layer.route = nil }
         let fused = FusionBatch(batch: config.train.microBatch, tokens: config.model.maxTokens,
                                 nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         try data.fill(fused, step: 0, microStep: 0, rank: 0, order: trainer.order)
