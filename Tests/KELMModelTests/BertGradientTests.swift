@@ -10,22 +10,7 @@ final class BertGradientTests: XCTestCase {
                                    hiddenDropout: 0.1, attentionDropout: 0.1)
 
     /// Two segments of 6 tokens, the second padded after 4; three labelled positions.
-    static func makeBatch() -> TokenBatch {
-        let batch = TokenBatch(capacityBatch: 2, capacityTokens: 6)
-        let ids: [Int32] = [2, 7, 9, 4, 11, 3,  2, 5, 19, 3, 0, 0]
-        let mask: [Int32] = [1, 1, 1, 1, 1, 1,  1, 1, 1, 1, 0, 0]
-        for i in 0..<12 {
-            batch.inputIds.pointer[i] = ids[i]
-            batch.attentionMask.pointer[i] = mask[i]
-            batch.labels.pointer[i] = -100
-        }
-        batch.labels.pointer[2] = 13
-        batch.labels.pointer[4] = 6
-        batch.labels.pointer[7] = 21
-        batch.sampleIndices[0] = 100
-        batch.sampleIndices[1] = 101
-        return batch
-    }
+    static func makeBatch() -> TokenBatch { FusionTestData.text() }
 
     func checkAllParameters(mode: ForwardMode, logits: LogitPositions) throws {
         let c = Self.config

@@ -35,6 +35,14 @@ public struct BertConfig: Equatable, Sendable, Codable {
     public static let miniLM = BertConfig(vocabSize: 30522, hiddenSize: 384, numLayers: 6, numHeads: 12, ffnSize: 1536)
 
     public var headDim: Int { hiddenSize / numHeads }
+
+    /// The same architecture with every dropout rate 0 (benchmarks and references).
+    public var withoutDropout: BertConfig {
+        var c = self
+        c.hiddenDropout = 0
+        c.attentionDropout = 0
+        return c
+    }
 }
 
 /// Where the MLM head computes logits: at masked positions only (training, DESIGN §3),

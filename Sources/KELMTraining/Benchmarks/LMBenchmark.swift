@@ -6,12 +6,7 @@ import KELMNumerics
 /// timed per phase and counted in FLOPs (DESIGN §11).
 public struct LMBenchmark {
     public struct Options: Sendable {
-        public var config: BertConfig = {
-            var c = BertConfig.miniLM
-            c.hiddenDropout = 0
-            c.attentionDropout = 0
-            return c
-        }()
+        public var config = BertConfig.miniLM.withoutDropout
         public var batch = 8
         public var tokens = 128
         public var maskFraction = 0.15

@@ -6,12 +6,7 @@ import KELMNumerics
 /// T 128, batch 8, R 20, 5000 entities, logits at masked positions.
 public struct ModelBenchmark {
     public struct Options: Sendable {
-        public var config = FusionConfig(bert: {
-            var c = BertConfig.miniLM
-            c.hiddenDropout = 0
-            c.attentionDropout = 0
-            return c
-        }(), fusionLayers: 3, gnnHidden: 128, gnnHeads: 4, numRelations: 20, gnnDropout: 0)
+        public var config = FusionConfig(bert: BertConfig.miniLM.withoutDropout, fusionLayers: 3, gnnHidden: 128, gnnHeads: 4, numRelations: 20, gnnDropout: 0)
         public var batch = 8
         public var tokens = 128
         public var nodesPerGraph = 64

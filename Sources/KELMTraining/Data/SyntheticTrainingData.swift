@@ -1,3 +1,4 @@
+import KELMData
 import KELMModel
 import KELMNumerics
 
@@ -31,23 +32,13 @@ public final class SyntheticTrainingData: TrainingData {
         self.seed = seed
     }
 
-    /// π_e(seed): the epoch's permutation of the segments.
-    func permutation(epoch: Int) -> [Int] {
-        var p = Array(0..<segmentCount)
-        var rng = RandomStream(RandomKey(seed: seed, epoch: UInt32(epoch), purpose: .shuffle))
-        for i in stride(from: segmentCount - 1, to: 0, by: -1) { p.swapAt(i, rng.nextInt(below: i + 1)) }
-        return p
-    }
-
     public func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws {
         batch.beginBatch(tokens: tokens)
-        var cachedEpoch = -1
-        var perm: [Int] = []
-        for i in 0..<order.microBatch {
-            let (epoch, position) = order.position(step: step, microStep: microStep, rank: rank, item: i)
-            if epoch != cachedEpoch { perm = permutation(epoch: epoch); cachedEpoch = epoch }
-            try appendSample(to: batch, segment: perm[position], epoch: epoch,
-                             globalIndex: order.globalIndex(epoch: epoch, position: position))
+        let epoch = step / order.stepsPerEpoch
+        let perm = order.permutation(epoch: epoch)
+        for position in order.positions(step: step % order.stepsPerEpoch, microStep: microStep, rank: rank) {
+            let segment = Int(perm[position])
+            try appendSample(to: batch, segment: segment, epoch: epoch, globalIndex: UInt64(segment))
         }
         try batch.finishBatch(numRelations: numRelations, entityCount: entityCount)
     }

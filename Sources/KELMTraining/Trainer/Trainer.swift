@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMData
 import KELMDistributed
 import KELMMemory
 import KELMModel
@@ -202,8 +203,8 @@ public final class Trainer {
                                   },
                                   capBytes: Int(config.train.bucketMB * 1_048_576), grads: model.store.grads,
                                   collective: collective)
-        order = SampleOrder(segments: data.segmentCount, microBatch: B, worldSize: collective.size,
-                            accumulation: config.train.accumulation)
+        order = SampleOrder(sampleCount: data.segmentCount, microBatch: B, worldSize: collective.size,
+                            accumulation: config.train.accumulation, seed: UInt64(config.data.seed))
         batches = (0..<config.train.accumulation).map { _ in
             FusionBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         }
