@@ -152,13 +152,29 @@ public enum Checkpoint {
         }
     }
 
-    /// Deletes all but the newest `keep` checkpoints (by step in the file name).
+    /// Deletes all but the newest `keep` checkpoints (by step in the file name); the one the
+    /// `best` pointer names, if any, is kept as well.
     public static func prune(directory: String, keep: Int) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
             .filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }.sorted()
-        for name in names.dropLast(max(keep, 1)) {
+        let best = pointerTarget(directory: directory, name: "best")
+        for name in names.dropLast(max(keep, 1)) where name != best {
             try FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
         }
+    }
+
+    /// The file name a pointer file (`latest`, `best`) in `directory` holds, if it exists.
+    public static func pointerTarget(directory: String, name: String) -> String? {
+        guard let text = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name)) else { return nil }
+        let target = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return target.isEmpty ? nil : target
+    }
+
+    /// Points `best` (next to it, in its `checkpoints` directory) at the checkpoint file `path`,
+    /// atomically; pruning then keeps that file.
+    public static func markBest(_ path: String) throws {
+        try writePointer(directory: (path as NSString).deletingLastPathComponent, name: "best",
+                         target: (path as NSString).lastPathComponent)
     }
 
     /// The checkpoint file a path means: a file as it is; a run directory (or its
@@ -168,7 +184,15 @@ public enum Checkpoint {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw AtomicFileError.systemCall(call: "stat", path: path, errno: ENOENT)
         }
-        guard isDirectory.boolValue else { return path }
+        guard isDirectory.boolValue else {
+            // a pointer file (`latest`, `best`) means the checkpoint it names
+            let name = (path as NSString).lastPathComponent
+            if name == "latest" || name == "best" {
+                let dir = (path as NSString).deletingLastPathComponent
+                if let target = pointerTarget(directory: dir, name: name) { return (dir as NSString).appendingPathComponent(target) }
+            }
+            return path
+        }
         for dir in [(path as NSString).appendingPathComponent("checkpoints"), path] {
             let pointer = (dir as NSString).appendingPathComponent("latest")
             if let text = FileManager.default.contents(atPath: pointer) {

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import KELMData
+import KELMDistributed
+import KELMMPI
+import KELMTraining
+import Logging
+
+/// `kelm-dist eval CKPT`: masked LM and filtered link prediction on a held-out split
+/// (docs/evaluation.md). Under mpirun each rank takes a share; rank 0 prints.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on a held-out split: masked LM and filtered link-prediction ranking.",
+        discussion: "Metrics and choices: docs/evaluation.md. Under mpirun every rank evaluates a share and rank 0 prints.")
+
+    @Argument(help: "A checkpoint file, or a run directory (its latest checkpoint).")
+    var checkpoint: String
+
+    @Option(help: "The prepared dataset (default: the data.path the checkpoint was trained on).")
+    var data: String?
+
+    @Option(help: "The held-out split: valid or test.")
+    var split = "valid"
+
+    @Flag(help: "Print one JSON object (mlm_loss, mlm_accuracy, mention_mlm_loss, mrr, hits@1, hits@3, hits@10, counts…).")
+    var json = false
+
+    @Option(help: "Segments per forward pass (default: the checkpoint's train.micro_batch).")
+    var batch: Int?
+
+    @Option(name: .customLong("max-segments"), help: "Evaluate only the first N held-out segments.")
+    var maxSegments: Int?
+
+    @Option(name: .customLong("max-triples"), help: "Rank only the first N held-out triples.")
+    var maxTriples: Int?
+
+    @Option(name: .customLong("max-entities"),
+            help: "Rank among at most N candidate entities (the triples' own, then a seeded sample) instead of all; quicker, optimistic.")
+    var maxEntities: Int?
+
+    @Flag(name: .customLong("no-mlm"), help: "Skip the masked-LM part.")
+    var noMLM = false
+
+    @Flag(name: .customLong("no-link-prediction"), help: "Skip the link-prediction part.")
+    var noLinkPrediction = false
+
+    func validate() throws {
+        guard split == "valid" || split == "test" else { throw ValidationError("--split must be valid or test, not \(split)") }
+        for (name, value) in [("--batch", batch), ("--max-segments", maxSegments), ("--max-triples", maxTriples), ("--max-entities", maxEntities)] {
+            if let value, value < (name == "--batch" ? 1 : 0) { throw ValidationError("\(name) must be at least \(name == "--batch" ? 1 : 0)") }
+        }
+    }
+
+    func run() throws {
+        let world = try MPIRuntime.world()
+        do {
+            try TrainCommandSupport.setThreadsPerRank(world)
+            var logger = Logger(label: "kelm-dist.eval")
+            logger.logLevel = world.rank == 0 ? .info : .error
+            var job = CheckpointEvaluation(checkpoint: checkpoint)
+            job.dataPath = data
+            job.split = split == "test" ? .test : .valid
+            job.options.batch = batch
+            job.options.maxSegments = maxSegments
+            job.options.maxTriples = maxTriples
+            job.options.maxEntities = maxEntities
+            job.options.maskedLM = !noMLM
+            job.options.linkPrediction = !noLinkPrediction
+            let root = world.rank == 0
+            let outcome = try job.run(collective: MPICollective(world), log: { if root { logger.info("\($0)") } })
+            if root {
+                if json {
+                    print(try outcome.result.jsonString())
+                } else {
+                    print("checkpoint: \(outcome.checkpoint)")
+                    print("data: \(outcome.dataPath)")
+                    print("ranks: \(world.size)")
+                    for line in outcome.result.summaryLines { print(line) }
+                }
+            }
+            try MPIRuntime.finalize()
+        } catch {
+            // one rank's failure stops every rank (a collective would otherwise wait forever)
+            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
+            throw error
+        }
+    }
+}

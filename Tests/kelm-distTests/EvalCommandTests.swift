@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// `kelm-dist eval` on the documented TSV example: prepare (with held-out segments and triples)
+/// → train 2 steps → evaluate the valid and test splits.
+final class EvalCommandTests: XCTestCase {
+    func testEvalAfterTrainingOnThePreparedExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let example = root.appendingPathComponent("docs/examples/tsv").path
+        let vocab = root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-eval-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let prep = try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
+                                          "--triples", example + "/triples.tsv", "--corpus", example + "/corpus.txt",
+                                          "--vocab", vocab, "--out", tmp + "/data", "--max-tokens", "32", "--description-tokens", "16",
+                                          "--valid-segments", "0.34", "--test-segments", "0.34",
+                                          "--valid-triples", "0.1", "--test-triples", "0.1"])
+        XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
+        XCTAssertTrue(prep.stdout.contains("segments: train 2, valid 2, test 2"), prep.stdout)
+        let config = root.appendingPathComponent("configs/tiny.yaml").path
+        let train = try CommandRunner.run(["train", "--config", config, "--set", "train.steps=2", "--out", tmp + "/run",
+                                           "--set", "data.path=\(tmp)/data", "--set", "model.vocab_size=30522",
+                                           "--set", "train.micro_batch=1"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+
+        for split in ["valid", "test"] {
+            // a run directory means its latest checkpoint; the data path comes from the checkpoint
+            let r = try CommandRunner.run(["eval", tmp + "/run", "--split", split, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, r.stdout)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            for key in ["mlm_loss", "mlm_accuracy", "mention_mlm_loss", "mrr", "hits@1", "hits@3", "hits@10"] {
+                let value = try XCTUnwrap(object[key] as? Double, "\(split): \(key) in \(r.stdout)")
+                XCTAssertTrue(value.isFinite, "\(split): \(key) = \(value)")
+            }
+            XCTAssertEqual(object["split"] as? String, split)
+            XCTAssertEqual(object["step"] as? Int, 2)
+            XCTAssertEqual(object["segments"] as? Int, 2)
+            XCTAssertEqual(object["candidates"] as? Int, 8)
+            XCTAssertGreaterThan(try XCTUnwrap(object["triples"] as? Int), 0)
+            let mrr = try XCTUnwrap(object["mrr"] as? Double)
+            XCTAssertTrue(mrr > 0 && mrr <= 1, "\(mrr)")
+        }
+
+        // the readable form, on the checkpoint file with the data given
+        let text = try CommandRunner.run(["eval", tmp + "/run/checkpoints/ckpt-00000002.h5", "--data", tmp + "/data",
+                                          "--max-entities", "4", "--batch", "2"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        let fields = text.fields
+        XCTAssertEqual(fields["split"], "valid")
+        XCTAssertNotNil(fields["mlm_loss"].flatMap { Double($0) }, text.stdout)
+        XCTAssertNotNil(fields["hits@10"].flatMap { Double($0) }, text.stdout)
+        XCTAssertTrue(fields["triples"]?.contains("candidate entities") ?? false, text.stdout)
+
+        // clear errors
+        let badSplit = try CommandRunner.run(["eval", tmp + "/run", "--split", "train"])
+        XCTAssertNotEqual(badSplit.status, 0)
+        XCTAssertTrue(badSplit.stderr.contains("valid or test"), badSplit.stderr)
+        let missing = try CommandRunner.run(["eval", tmp + "/nothing-here"])
+        XCTAssertNotEqual(missing.status, 0)
+    }
+}
