@@ -61,3 +61,31 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertNotEqual(missing.status, 0)
     }
 }
+
+/// `train` evaluates on the validation split every `eval.every` steps, logs it to
+/// metrics.jsonl and keeps the best checkpoint as `best`.
+final class TrainEvaluationTests: XCTestCase {
+    func testTrainEvaluatesAndKeepsTheBest() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let example = root.appendingPathComponent("docs/examples/tsv").path
+        let vocab = root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-train-eval-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let prep = try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
+                                          "--triples", example + "/triples.tsv", "--corpus", example + "/corpus.jsonl",
+                                          "--vocab", vocab, "--out", tmp + "/data", "--max-tokens", "32", "--description-tokens", "16",
+                                          "--valid-segments", "0.2", "--test-segments", "0.1", "--valid-triples", "0.2", "--test-triples", "0.1"])
+        XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
+        let train = try CommandRunner.run(["train", "--config", root.appendingPathComponent("configs/tiny.yaml").path,
+                                           "--set", "data.path=\(tmp)/data", "--set", "model.vocab_size=30522", "--set", "train.micro_batch=1",
+                                           "--set", "train.steps=4", "--set", "eval.every=2", "--set", "checkpoint.every=0",
+                                           "--out", tmp + "/run"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let lines = try String(contentsOfFile: tmp + "/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let evals = try lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["eval"] != nil }
+        XCTAssertEqual(evals.map { $0["step"] as? Int }, [2, 4])
+        let best = try String(contentsOfFile: tmp + "/run/checkpoints/best", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(["ckpt-00000002.h5", "ckpt-00000004.h5"].contains(best), best)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp + "/run/checkpoints/" + best))
+    }
+}

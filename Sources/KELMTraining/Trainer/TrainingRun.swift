@@ -48,6 +48,20 @@ public struct TrainingRun {
         watchdog.start()
         trainer.watchdog = watchdog
         StopSignals.install()
+        // periodic evaluation on the held-out split (a prepared dataset only: synthetic data has none)
+        var evaluator: Evaluator? = nil
+        var best: EvaluationResult? = nil
+        if config.eval.every > 0 {
+            if data is DatasetTrainingData {
+                let e = try Evaluator(model: trainer.model,
+                                      data: try EvaluationData(training: data, split: config.eval.split == .valid ? .valid : .test),
+                                      options: EvaluationOptions(config: config))
+                e.watchdog = watchdog
+                evaluator = e
+            } else if isRoot {
+                logger.notice("eval.every is set, but the training data has no held-out split (data.path: synthetic): no evaluation")
+            }
+        }
         var metrics: MetricsLog? = nil
         if isRoot {
             try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -65,6 +79,7 @@ public struct TrainingRun {
         var checkpoint: String? = nil
         let start = Profiler.now()
         let first = trainer.step
+        var savedAt = -1
         while trainer.step < total {
             let m = try trainer.trainStep()
             last = m
@@ -77,8 +92,22 @@ public struct TrainingRun {
                     logger.info("\(Self.progressLine(m, total: total, eta: eta))")
                 }
             }
-            if config.checkpoint.every > 0 && done % config.checkpoint.every == 0 && done < total {
+            var evaluated: EvaluationResult? = nil
+            if let evaluator, done % config.eval.every == 0 || done == total {
+                let result = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: collective, step: done)
+                evaluated = result
+                if isRoot {
+                    try metrics?.append(EvaluationLogRecord(step: done, eval: result))
+                    logger.info("evaluation at step \(done): \(result.summaryLines.dropFirst().joined(separator: ", "))")
+                }
+            }
+            if (config.checkpoint.every > 0 && done % config.checkpoint.every == 0 && done < total) || evaluated != nil {
                 checkpoint = try save(trainer)
+                savedAt = done
+                if let evaluated, evaluated.isBetter(than: best) {
+                    best = evaluated
+                    if isRoot, let checkpoint { try Checkpoint.markBest(checkpoint) }
+                }
             }
             // a stop signal on any rank: every rank saves at this step boundary and exits cleanly
             var signal: [Int64] = [Int64(StopSignals.received)]
@@ -94,7 +123,7 @@ public struct TrainingRun {
             }
         }
         try metrics?.close()
-        checkpoint = try save(trainer)
+        if savedAt != trainer.step { checkpoint = try save(trainer) }
         if isRoot, let checkpoint { logger.info("checkpoint: \(checkpoint)") }
         return Summary(steps: trainer.step, last: last, checkpoint: checkpoint)
     }
