@@ -9,6 +9,22 @@ public enum Checkpoint {
     public static let format = "kelm-dist-checkpoint"
     public static let formatVersion = 1
     public static let version = "0.1.0"
+    /// Root attribute saying that every dataset carries a `crc32` attribute (see `StoredTensor`).
+    /// Files without it (written before checksums were added) load unverified.
+    public static let checksumsAttribute = "checksums"
+    public static let checksumsValue = "crc32"
+    /// Root attribute: CRC-32 of the other root attributes (see `headerChecksum`). The root
+    /// group's own metadata has no HDF5 checksum, so this is what notices a flipped byte there.
+    public static let headerChecksumAttribute = "header_crc32"
+
+    /// CRC-32 of the UTF-8 text `format=…\nformat_version=…\nstep=…\nepoch=…\nsamples_seen=…\n`
+    /// `world_size=…\nkelm_version=…\nconfig=…` (integers in decimal, no trailing newline).
+    public static func headerChecksum(format: String, formatVersion: Int, step: Int, epoch: Int, samplesSeen: Int,
+                                      worldSize: Int, config: String, kelmVersion: String) -> UInt32 {
+        let text = "format=\(format)\nformat_version=\(formatVersion)\nstep=\(step)\nepoch=\(epoch)\nsamples_seen=\(samplesSeen)\n"
+            + "world_size=\(worldSize)\nkelm_version=\(kelmVersion)\nconfig=\(config)"
+        return CRC32.checksum(Array(text.utf8))
+    }
 
     /// The entity memory's schedule state (attributes of /memory/entity_context).
     public struct MemoryState: Equatable, Sendable {
@@ -92,6 +108,7 @@ public enum Checkpoint {
         let path = (dir as NSString).appendingPathComponent(name)
         try AtomicFile.write(path) { tmp in
             let f = try HDF5File.create(tmp)
+            try f.useChecksummedFormat()
             try f.setAttribute("format", format)
             try f.setAttribute("format_version", Int64(formatVersion))
             try f.setAttribute("step", Int64(c.step))
@@ -100,16 +117,34 @@ public enum Checkpoint {
             try f.setAttribute("world_size", Int64(c.worldSize))
             try f.setAttribute("config", c.configJSON)
             try f.setAttribute("kelm_version", version)
-            func write(_ group: String, _ buffer: FlatBuffer) throws {
+            try f.setAttribute(checksumsAttribute, checksumsValue)
+            try f.setAttribute(headerChecksumAttribute, Int64(headerChecksum(
+                format: format, formatVersion: formatVersion, step: c.step, epoch: c.epoch, samplesSeen: c.samplesSeen,
+                worldSize: c.worldSize, config: c.configJSON, kelmVersion: version)))
+            // The float tensors (almost all of the bytes): their checksums are computed on another
+            // thread while this one writes them, and set as attributes afterwards.
+            var tensors: [(path: String, values: UnsafeBufferPointer<Float>, shape: [Int])] = []
+            func add(_ group: String, _ buffer: FlatBuffer) {
                 for e in c.table.entries {
-                    try f.writeDataset("/\(group)/" + e.name.replacingOccurrences(of: ".", with: "/"),
-                                       UnsafeBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count), shape: e.shape)
+                    tensors.append((datasetPath(group, e.name),
+                                    UnsafeBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count), e.shape))
                 }
             }
-            try write("params", c.params)
+            add("params", c.params)
             if let m = c.expAvg, let v = c.expAvgSq {
-                try write("optimizer/exp_avg", m)
-                try write("optimizer/exp_avg_sq", v)
+                add("optimizer/exp_avg", m)
+                add("optimizer/exp_avg_sq", v)
+            }
+            if let memory = c.memory {
+                tensors.append(("/memory/entity_context",
+                                UnsafeBufferPointer(start: memory.values.pointer, count: memory.entities * memory.width),
+                                [memory.entities, memory.width]))
+            }
+            let checksums = ChecksumWorker(tensors.map(\.values))
+            defer { checksums.wait() }
+            for t in tensors { try f.writeDataset(t.path, t.values, shape: t.shape, as: .float32) }
+            for (i, crc) in checksums.wait().enumerated() { try StoredTensor.setChecksum(f, tensors[i].path, crc) }
+            if c.expAvg != nil && c.expAvgSq != nil {
                 try f.withGroup("/optimizer") { g in
                     try g.setAttribute("step", Int64(c.optimizerStep))
                     try g.setAttribute("lr_pretrained", c.lrPretrained)
@@ -118,16 +153,13 @@ public enum Checkpoint {
             }
             if let r = c.routing {
                 for l in 0..<r.paths.count {
-                    try f.writeDataset("/routing/paths/\(l)", r.paths[l])
-                    try f.writeDataset("/routing/scores/\(l)", r.scores[l])
-                    try f.writeDataset("/optimizer/neuron_steps/\(l)", r.neuronSteps[l])
+                    try StoredTensor.write(f, "/routing/paths/\(l)", r.paths[l])
+                    try StoredTensor.write(f, "/routing/scores/\(l)", r.scores[l])
+                    try StoredTensor.write(f, "/optimizer/neuron_steps/\(l)", r.neuronSteps[l])
                 }
                 try f.withGroup("/routing") { try $0.setAttribute("last_refresh_step", Int64(r.lastRefreshStep)) }
             }
-            if let memory = c.memory {
-                try f.writeDataset("/memory/entity_context",
-                                   UnsafeBufferPointer(start: memory.values.pointer, count: memory.entities * memory.width),
-                                   shape: [memory.entities, memory.width])
+            if c.memory != nil {
                 try f.withDataset("/memory/entity_context") { ds in
                     try ds.setAttribute("refresh_count", Int64(c.memoryState.refreshCount))
                     try ds.setAttribute("next_refresh_step", Int64(c.memoryState.nextRefreshStep))
@@ -178,11 +210,12 @@ public enum Checkpoint {
     }
 
     /// The checkpoint file a path means: a file as it is; a run directory (or its
-    /// `checkpoints` folder) its `latest`.
+    /// `checkpoints` folder) its `latest`. Throws `CheckpointError` when the path does not
+    /// exist, a directory has no `latest` pointer, or the pointer names a missing file.
     public static func resolve(_ path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw AtomicFileError.systemCall(call: "stat", path: path, errno: ENOENT)
+            throw CheckpointError(file: path, item: "file", "does not exist")
         }
         guard isDirectory.boolValue else {
             // a pointer file (`latest`, `best`) means the checkpoint it names
@@ -197,9 +230,14 @@ public enum Checkpoint {
             let pointer = (dir as NSString).appendingPathComponent("latest")
             if let text = FileManager.default.contents(atPath: pointer) {
                 let name = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                return (dir as NSString).appendingPathComponent(name)
+                let target = (dir as NSString).appendingPathComponent(name)
+                guard !name.isEmpty, FileManager.default.fileExists(atPath: target) else {
+                    throw CheckpointError(file: pointer, item: "latest", "names \"\(name)\", which does not exist in \(dir)")
+                }
+                return target
             }
         }
-        throw AtomicFileError.systemCall(call: "open latest", path: path, errno: ENOENT)
+        throw CheckpointError(file: path, item: "latest",
+                              "is a directory without a checkpoints/latest pointer (not a run directory?); name a checkpoint file")
     }
 }

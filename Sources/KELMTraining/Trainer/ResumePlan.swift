@@ -14,20 +14,22 @@ public struct ResumePlan {
     /// `requested` is the run's own configuration (file and --set); `path` a checkpoint file
     /// or a run directory (its `latest`).
     public init(requested: KELMConfig, path: String, worldSize: Int) throws {
-        checkpoint = try Checkpoint.resolve(path)
-        let (file, header) = try Checkpoint.open(checkpoint)
-        try file.close()
+        // format, version, stored config and the parameters' shapes against that config's
+        // architecture; tensor contents (and their checksums) are read by Trainer.restore
+        let stored = try StoredCheckpoint(path: path)
+        checkpoint = stored.path
+        let header = stored.header
+        try stored.close()
         self.header = header
-        let saved: KELMConfig
-        do {
-            saved = try KELMConfig(json: header.configJSON)
-        } catch {
-            throw CheckpointError(file: checkpoint, item: "attribute config", "\(error)")
-        }
+        let saved = stored.config
         var config = requested
+        var notes: [String] = []
+        let differing = Self.architectureDifferences(requested: requested.model, saved: saved.model)
+        if !differing.isEmpty {
+            notes.append("the checkpoint's architecture is used (DESIGN §10); the configuration's differs in \(differing.joined(separator: ", "))")
+        }
         config.model = saved.model
         config.model.initFrom = nil
-        var notes: [String] = []
         let global = saved.train.microBatch * header.worldSize * saved.train.accumulation
         let B = config.train.microBatch, A = config.train.accumulation
         if B * worldSize * A != global {
@@ -45,5 +47,26 @@ public struct ResumePlan {
         }
         self.config = config
         self.notes = notes
+    }
+
+    /// The architecture keys whose values differ, as `key saved (configuration: requested)`.
+    static func architectureDifferences(requested r: KELMConfig.ModelSection, saved s: KELMConfig.ModelSection) -> [String] {
+        var out: [String] = []
+        func compare<T: Equatable>(_ key: String, _ a: T, _ b: T) {
+            if a != b { out.append("model.\(key) \(b) (configuration: \(a))") }
+        }
+        compare("hidden_size", r.hiddenSize, s.hiddenSize)
+        compare("num_layers", r.numLayers, s.numLayers)
+        compare("num_heads", r.numHeads, s.numHeads)
+        compare("ffn_size", r.ffnSize, s.ffnSize)
+        compare("vocab_size", r.vocabSize, s.vocabSize)
+        compare("max_positions", r.maxPositions, s.maxPositions)
+        compare("fusion_layers", r.fusionLayers, s.fusionLayers)
+        compare("gnn_hidden", r.gnnHidden, s.gnnHidden)
+        compare("gnn_heads", r.gnnHeads, s.gnnHeads)
+        compare("mint_hidden", r.resolvedMintHidden, s.resolvedMintHidden)
+        compare("max_tokens", r.maxTokens, s.maxTokens)
+        compare("max_nodes", r.maxNodes, s.maxNodes)
+        return out
     }
 }
