@@ -26,6 +26,7 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         }
         XCTAssertFalse(t.memory.values.ownsMemory, "M is a view of the node's window")
         // one copy: what the writer stores, every rank reads after synchronizing
+        try shared.synchronize()   // every rank has finished reading the rows above
         try t.memory.write { $0.pointer[5] = 12345 }
         XCTAssertEqual(t.memory.values.pointer[5], 12345)
         XCTAssertEqual(shared.isWriter, shared.node.rank == 0)
