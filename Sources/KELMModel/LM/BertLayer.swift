@@ -19,21 +19,17 @@ public final class BertLayerScratch {
         dQKV = FlatBuffer(count: maxRows * 3 * d)
         dScores = FlatBuffer(count: maxTokens * maxTokens)
         hidden = d
-        ffn = c.ffnSize
-        hiddenWide = [dLn2In, dFfnOut, dH1, dLn1In, dAttnProj, dCtx]
+        dropoutTargets = c.hiddenDropout > 0 ? [dFfnOut, dAttnProj] : []
     }
 
-    private let hidden: Int, ffn: Int
-    private let hiddenWide: [FlatBuffer]
+    private let hidden: Int
+    /// The buffers backward adds into (dropout's input gradients); the others are written
+    /// whole by their first kernel (overwrite mode) and need no zeroing.
+    private let dropoutTargets: [FlatBuffer]
 
-    /// Zeroes the first `rows` rows of every gradient buffer (backward adds into them).
+    /// Zeroes the first `rows` rows of the gradient buffers that backward adds into.
     func zero(rows n: Int) {
-        for b in hiddenWide {
-            b.pointer.update(repeating: 0, count: n * hidden)
-        }
-        dInterAct.pointer.update(repeating: 0, count: n * ffn)
-        dInterPre.pointer.update(repeating: 0, count: n * ffn)
-        dQKV.pointer.update(repeating: 0, count: n * 3 * hidden)
+        for b in dropoutTargets { ElementWise.zero(b.pointer, count: n * hidden) }
     }
 }
 
@@ -203,8 +199,8 @@ public final class BertLayer {
         LayerNorm.backward(dx: s.dLn2In.pointer, dWeight: p.outNormWeight.gradient(in: ffnGrads),
                            dBias: p.outNormBias.gradient(in: ffnGrads), dy: dOutput, x: ln2In.pointer,
                            mean: ln2Mean.pointer, rstd: ln2Rstd.pointer,
-                           weight: p.outNormWeight.pointer(in: params), rows: n, width: d)
-        ElementWise.accumulate(s.dH1.pointer, s.dLn2In.pointer, count: n * d)
+                           weight: p.outNormWeight.pointer(in: params), rows: n, width: d, accumulate: false)
+        ElementWise.copy(s.dH1.pointer, from: s.dLn2In.pointer, count: n * d)
         var dFfn = UnsafePointer(s.dLn2In.pointer)
         if dropoutApplied {
             Dropout.backward(dx: s.dFfnOut.pointer, dy: s.dLn2In.pointer, mask: ffnMask.pointer, count: n * d)
@@ -214,7 +210,8 @@ public final class BertLayer {
         let routed = route != nil && ffnGrads != nil
         Linear.backward(dx: s.dInterAct.pointer, dWeight: routed ? nil : p.outWeight.gradient(in: ffnGrads),
                         dBias: p.outBias.gradient(in: ffnGrads), dy: dFfn, x: interAct.pointer,
-                        weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+                        weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d,
+                        accumulateDx: false)
         if routed, let r = route {
             // columns S of output.dense.weight: [d, k] += dFfnᵀ · interAct[:, S]
             r.gather(interAct.pointer, rows: n, width: c.ffnSize)
@@ -227,7 +224,8 @@ public final class BertLayer {
             // flows back through GELU into h1
             o.gradientSink.accumulate(gradient: s.dInterAct.pointer, rows: n, layer: index)
         } else {
-            GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
+            GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, y: interAct.pointer,
+                          count: n * c.ffnSize, accumulate: false)
             Linear.backward(dx: s.dH1.pointer, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
                             dBias: routed ? nil : p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
                             weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
@@ -246,7 +244,7 @@ public final class BertLayer {
         LayerNorm.backward(dx: s.dLn1In.pointer, dWeight: p.attnNormWeight.gradient(in: attentionGrads),
                            dBias: p.attnNormBias.gradient(in: attentionGrads), dy: s.dH1.pointer, x: ln1In.pointer,
                            mean: ln1Mean.pointer, rstd: ln1Rstd.pointer,
-                           weight: p.attnNormWeight.pointer(in: params), rows: n, width: d)
+                           weight: p.attnNormWeight.pointer(in: params), rows: n, width: d, accumulate: false)
         ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d)
         var dProj = UnsafePointer(s.dLn1In.pointer)
         if dropoutApplied {
@@ -256,12 +254,13 @@ public final class BertLayer {
         // attnProj = W_o · ctx + b_o; ctx = Attention(qkv); qkv = W_qkv · x + b_qkv
         Linear.backward(dx: s.dCtx.pointer, dWeight: p.attnOutWeight.gradient(in: attentionGrads),
                         dBias: p.attnOutBias.gradient(in: attentionGrads), dy: dProj, x: ctx.pointer,
-                        weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
+                        weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d,
+                        accumulateDx: false)
         progress?.poll()
         SelfAttention.backward(dqkv: s.dQKV.pointer, scratch: s.dScores.pointer, dctx: s.dCtx.pointer,
                                qkv: qkv.pointer, probs: probs.pointer,
                                dropout: attentionDropoutApplied ? (UnsafePointer(probsMask.pointer), probsDropped.pointer) : nil,
-                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
+                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim, accumulate: false)
         Linear.backward(dx: dInput, dWeight: p.qkvWeight.gradient(in: attentionGrads),
                         dBias: p.qkvBias.gradient(in: attentionGrads), dy: s.dQKV.pointer, x: x,
                         weight: p.qkvWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: 3 * d)

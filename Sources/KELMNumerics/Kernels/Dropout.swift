@@ -28,7 +28,7 @@ public enum Dropout {
                                 site: UInt32, context: DropoutContext) {
         let keep = 1 / (1 - context.rate)
         let p = context.rate
-        for b in 0..<items {
+        func fill(_ b: Int) {
             let key = RandomKey(seed: context.seed, epoch: context.epoch, purpose: .dropout,
                                 stream: site, item: context.sampleIndices[b])
             let m = mask + b * perItem
@@ -43,17 +43,29 @@ public enum Dropout {
                 j += 4
             }
         }
+        // items in parallel (each item's mask is its own random stream)
+        let parallel = Parallel.chunkCount(items * perItem, grain: 65536) > 1
+        Parallel.run(chunks: parallel ? items : 1) { chunk, _ in
+            if parallel { fill(chunk) } else { for b in 0..<items { fill(b) } }
+        }
     }
 
     /// y = x ⊙ mask (y may alias x).
     public static func forward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                                mask: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = x[i] * mask[i] }
+        Parallel.forRanges(count, grain: ElementWise.grain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                VectorMath.store(VectorMath.load(x + i) * VectorMath.load(mask + i), y + i)
+                i += 8
+            }
+            while i < r.upperBound { y[i] = x[i] * mask[i]; i += 1 }
+        }
     }
 
     /// dx += dy ⊙ mask.
     public static func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
                                 mask: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { dx[i] += dy[i] * mask[i] }
+        ElementWise.accumulateProduct(dx, dy, mask, count: count)
     }
 }

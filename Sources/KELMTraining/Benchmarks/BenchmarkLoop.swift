@@ -22,6 +22,12 @@ public struct BenchmarkResult: Codable, Sendable {
     public var phase_fraction: [String: Double]
     public var sgemm_shapes: [SgemmPeak.Measurement]
     public var final_loss: Double
+    /// `bench model`: the batch's graph (nodes, edges, link-prediction positives) and the step
+    /// counted as the model is written (key, message and edge encoder per edge, FusionFlopCount).
+    public var graph_nodes: Int? = nil
+    public var graph_edges: Int? = nil
+    public var link_positives: Int? = nil
+    public var gflop_per_step_model_defined: Double? = nil
 }
 
 /// The timing loop shared by the benchmarks: warm-up steps, timed steps, per-phase times,

@@ -70,8 +70,8 @@ public struct LMBenchmark {
             model.backward(batch, scale: Float(1 / Double(max(out.count, 1))),
                            sinks: .all(model.store.grads.pointer), profiler: profiler)
             profiler.begin(.optimizer)
-            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates)
-            model.store.zeroGrads()
+            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates,
+                             zeroGradients: true)
             profiler.end()
             return out.meanLoss
         }

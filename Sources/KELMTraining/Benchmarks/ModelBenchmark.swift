@@ -50,8 +50,8 @@ public struct ModelBenchmark {
             model.backward(text: text, graph: graph, links: links, normalization: norm,
                            sinks: .all(model.store.grads.pointer), profiler: profiler)
             profiler.begin(.optimizer)
-            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates)
-            model.store.zeroGrads()
+            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates,
+                             zeroGradients: true)
             profiler.end()
             return norm.total(mlmSum: out.mlmLossSum, lpSum: out.lpLossSum)
         }
@@ -59,8 +59,13 @@ public struct ModelBenchmark {
         let flops = FusionFlopCount(config: c, batch: o.batch, tokens: o.tokens, logitRows: rows,
                                     nodes: graph.nodes, edges: graph.edges, positives: links.count)
         let (shapes, weights) = BenchmarkLoop.lmShapes(rows: o.batch * o.tokens, hidden: c.bert.hiddenSize, ffn: c.bert.ffnSize)
-        return loop.result(benchmark: "model", times: times, lastLoss: lastLoss, flops: flops.total,
-                           tokensPerStep: o.batch * o.tokens, shapes: shapes, weights: weights, threads: o.threads,
-                           batch: o.batch, tokens: o.tokens, logitRows: rows)
+        var result = loop.result(benchmark: "model", times: times, lastLoss: lastLoss, flops: flops.total,
+                                 tokensPerStep: o.batch * o.tokens, shapes: shapes, weights: weights, threads: o.threads,
+                                 batch: o.batch, tokens: o.tokens, logitRows: rows)
+        result.graph_nodes = graph.nodes
+        result.graph_edges = graph.edges
+        result.link_positives = links.count
+        result.gflop_per_step_model_defined = flops.modelDefined * 1e-9
+        return result
     }
 }
