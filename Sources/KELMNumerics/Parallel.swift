@@ -13,9 +13,20 @@ import Darwin
 ///
 /// A region is entered from one thread at a time (the training loop's); a kernel called from
 /// inside a region (a chunk calling `sgemm`, say) runs its chunks serially on the calling
-/// thread. Nothing is allocated per region: the workers wait on a condition variable and the
-/// body is passed without escaping.
+/// thread.
+///
+/// Nothing is allocated per region. That is why a region's body is a C function (a closure
+/// literal that captures nothing) with its state behind a pointer (`with:` copies the given
+/// value to the caller's stack for the region): a Swift closure that captures would have to be
+/// made escaping for the workers to call it, which allocates its context every time.
 public enum Parallel {
+    /// A region's body: `body(context, chunk, thread)`, `thread` < `threads` (for per-thread
+    /// scratch). Write it as a closure literal that captures nothing; read the state from
+    /// `context` (`context.load(as: State.self)`).
+    public typealias Body = @convention(c) (_ context: UnsafeRawPointer, _ chunk: Int, _ thread: Int) -> Void
+    /// The body of `forRanges`: `body(context, lower, upper)` for the piece lower..<upper.
+    public typealias RangeBody = @convention(c) (_ context: UnsafeRawPointer, _ lower: Int, _ upper: Int) -> Void
+
     /// Compute threads (1 = everything runs on the caller).
     public static var threads: Int { pool.count }
 
@@ -29,17 +40,29 @@ public enum Parallel {
     /// (and any thread outside one), 1..<threads for the workers. For per-thread scratch.
     public static var threadIndex: Int { Int(bitPattern: pthread_getspecific(pool.key)) }
 
-    /// Runs `body(chunk, thread)` for every chunk in 0..<chunks on the compute threads (chunks
-    /// are handed out in order, each to the next free thread) and returns when all are done.
-    /// `thread` is the running thread's index (< `threads`), for per-thread scratch.
-    public static func run(chunks: Int, _ body: (_ chunk: Int, _ thread: Int) -> Void) {
+    /// Runs `body(context, chunk, thread)` for every chunk in 0..<chunks on the compute threads
+    /// (chunks are handed out in order, each to the next free thread) and returns when all are
+    /// done; `context` points at a copy of `state` that lives as long as the region.
+    @inlinable
+    public static func run<State>(chunks: Int, with state: State, _ body: Body) {
+        if chunks <= 0 { return }
+        withUnsafePointer(to: state) { run(chunks: chunks, context: UnsafeRawPointer($0), body) }
+    }
+
+    /// `run(chunks:with:_:)` with the state already behind a pointer.
+    public static func run(chunks: Int, context: UnsafeRawPointer, _ body: Body) {
         if chunks <= 0 { return }
         if chunks == 1 || pool.count == 1 || pool.active {
             let t = threadIndex
-            for c in 0..<chunks { body(c, t) }
+            for c in 0..<chunks { body(context, c, t) }
             return
         }
-        withoutActuallyEscaping(body) { pool.execute(chunks: chunks, body: $0) }
+        pool.execute(chunks: chunks, task: Task(body: body, context: context))
+    }
+
+    struct Task {
+        let body: Body
+        let context: UnsafeRawPointer
     }
 
     /// How many chunks to split `count` items into when each chunk should hold at least
@@ -50,19 +73,36 @@ public enum Parallel {
         return max(1, min(t * perThread, count / max(grain, 1)))
     }
 
-    /// Runs `body(range)` over contiguous pieces of 0..<count, each of at least `grain` items
-    /// (piece boundaries are multiples of `align`), in parallel when it pays.
-    public static func forRanges(_ count: Int, grain: Int, align: Int = 16,
-                                 _ body: (Range<Int>) -> Void) {
+    /// Runs `body(context, lower, upper)` over contiguous pieces lower..<upper of 0..<count, each
+    /// of at least `grain` items (piece boundaries are multiples of `align`), in parallel when it
+    /// pays; `context` points at a copy of `state`.
+    @inlinable
+    public static func forRanges<State>(_ count: Int, grain: Int, align: Int = 16, with state: State,
+                                        _ body: RangeBody) {
+        if count <= 0 { return }
+        withUnsafePointer(to: state) { forRanges(count, grain: grain, align: align, context: UnsafeRawPointer($0), body) }
+    }
+
+    /// `forRanges(_:grain:align:with:_:)` with the state already behind a pointer.
+    public static func forRanges(_ count: Int, grain: Int, align: Int = 16, context: UnsafeRawPointer,
+                                 _ body: RangeBody) {
         let chunks = chunkCount(count, grain: grain)
         if chunks <= 1 {
-            if count > 0 { body(0..<count) }
+            if count > 0 { body(context, 0, count) }
             return
         }
-        run(chunks: chunks) { c, _ in
-            let r = piece(c, of: chunks, count: count, align: align)
-            if !r.isEmpty { body(r) }
+        let pieces = Pieces(context: context, body: body, count: count, chunks: chunks, align: align)
+        run(chunks: chunks, with: pieces) { raw, c, _ in
+            let p = raw.load(as: Pieces.self)
+            let r = Parallel.piece(c, of: p.chunks, count: p.count, align: p.align)
+            if !r.isEmpty { p.body(p.context, r.lowerBound, r.upperBound) }
         }
+    }
+
+    struct Pieces {
+        let context: UnsafeRawPointer
+        let body: RangeBody
+        let count: Int, chunks: Int, align: Int
     }
 
     /// The c-th of `chunks` contiguous pieces of 0..<count (boundaries multiples of `align`).
@@ -101,7 +141,8 @@ final class WorkerPool {
     private var mutex = pthread_mutex_t()
     private var workAvailable = pthread_cond_t()
     private var allDone = pthread_cond_t()
-    private var task: ((Int, Int) -> Void)? = nil
+    /// The running region's body and state, or nil.
+    private var task: Parallel.Task? = nil
     private var chunks = 0
     private var next = 0
     private var completed = 0
@@ -164,13 +205,13 @@ final class WorkerPool {
     }
 
     /// Caller side of a region.
-    func execute(chunks n: Int, body: @escaping (Int, Int) -> Void) {
+    func execute(chunks n: Int, task body: Parallel.Task) {
         pthread_mutex_lock(&mutex)
         if active {
             // another thread's region is running: do this one serially
             pthread_mutex_unlock(&mutex)
             let t = Parallel.threadIndex
-            for c in 0..<n { body(c, t) }
+            for c in 0..<n { body.body(body.context, c, t) }
             return
         }
         task = body
@@ -211,12 +252,11 @@ final class WorkerPool {
         }
     }
 
-    /// Runs chunk c of the current task. Kept out of line so that the reference to the task
-    /// taken for the call is released before the chunk counts as completed (the caller's
-    /// `withoutActuallyEscaping` checks that nothing holds the body when it returns).
-    @inline(never)
+    /// Runs chunk c of the current task (set before the chunk was handed out, cleared only
+    /// after every chunk completed).
     private func invoke(_ c: Int, _ thread: Int) {
-        task?(c, thread)
+        guard let task else { return }
+        task.body(task.context, c, thread)
     }
 
     private func workerLoop(index: Int) {

@@ -43,6 +43,8 @@ final class ParallelModelTests: XCTestCase {
     func testMaskedLMOnSeveralThreads() throws {
         for logits in [LogitPositions.all, .masked] {
             let one = try run(threads: 1, logits: logits)
+            // tensors whose gradient is analytically 0 (the key biases) are judged on the model's scale
+            let global = one.grads.map { abs($0) }.max() ?? 1
             for t in [2, 3] {
                 let many = try run(threads: t, logits: logits)
                 XCTAssertEqual(many.loss, one.loss, accuracy: 1e-6 * abs(one.loss), "\(t) threads, \(logits)")
@@ -50,7 +52,7 @@ final class ParallelModelTests: XCTestCase {
                     let a = one.grads[e.offset..<(e.offset + e.count)], b = many.grads[e.offset..<(e.offset + e.count)]
                     let scale = max(a.map { abs($0) }.max() ?? 0, 1e-12)
                     let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-                    XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "\(e.name), \(t) threads, \(logits)")
+                    XCTAssertLessThanOrEqual(worst, 1e-4 * scale + 1e-7 * global, "\(e.name), \(t) threads, \(logits)")
                 }
             }
         }

@@ -109,9 +109,10 @@ public final class MaskedLMHead {
         let dLogits = logits.pointer
         if let done = gradientScale {
             if done != scale {
-                let ratio = scale / done
-                Parallel.forRanges(m * V, grain: ElementWise.grain) { r in
-                    for i in r { dLogits[i] *= ratio }
+                typealias State = (g: UnsafeMutablePointer<Float>, ratio: Float)
+                Parallel.forRanges(m * V, grain: ElementWise.grain, with: State(dLogits, scale / done)) { raw, lower, upper in
+                    let s = raw.load(as: State.self)
+                    for i in lower..<upper { s.g[i] *= s.ratio }
                 }
                 gradientScale = scale
             }

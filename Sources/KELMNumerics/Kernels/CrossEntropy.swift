@@ -71,37 +71,89 @@ public enum CrossEntropy {
         return total
     }
 
-    /// Runs `body(rowRange)` over the rows in parallel pieces and adds up the (loss, correct)
-    /// each returns, piece by piece in order.
-    static func sumOverRows(_ rows: Int, classes: Int,
-                            _ body: (Range<Int>) -> (Double, Int)) -> (lossSum: Double, correct: Int) {
-        let chunks = Parallel.chunkCount(rows * classes, grain: 4 * ElementWise.grain, perThread: 2)
-        if chunks <= 1 {
-            let (l, c) = body(0..<rows)
-            return (l, c)
+    /// What `forward` does to one row: with `probs`, writes softmax(z) there (every row); else
+    /// saves (max, 1/Σ exp) in `rowStats` (labelled rows only).
+    struct RowJob {
+        let logits: UnsafePointer<Float>
+        let labels: UnsafePointer<Int32>
+        let classes: Int
+        let rowStats: UnsafeMutablePointer<Float>?
+        let probs: UnsafeMutablePointer<Float>?
+    }
+
+    /// Row r of `job`: its loss and whether the arg-max is the label ((0, false) unlabelled).
+    @inline(__always)
+    static func row(_ job: RowJob, _ r: Int) -> (Double, Bool) {
+        let classes = job.classes, label = Int(job.labels[r])
+        if job.probs == nil && label < 0 { return (0, false) }
+        precondition(label < classes, "CrossEntropy: label \(label) out of range")
+        let z = job.logits + r * classes
+        let (mx, arg) = maxAndArgMax(z, classes)
+        let sum: Double
+        if let probs = job.probs {
+            let p = probs + r * classes
+            sum = sumExp(z, classes, mx, out: p)
+            let inv = Float(1 / sum)
+            var c = 0
+            while c + 8 <= classes { VectorMath.store(VectorMath.load(p + c) * inv, p + c); c += 8 }
+            while c < classes { p[c] *= inv; c += 1 }
+        } else {
+            sum = sumExp(z, classes, mx, out: nil)
         }
-        if partialCapacity < 2 * chunks {
-            partial.deallocate()
-            partialCapacity = 2 * chunks
-            partial = .allocate(capacity: partialCapacity)
+        if let stats = job.rowStats {
+            stats[2 * r] = mx
+            stats[2 * r + 1] = Float(1 / sum)
         }
-        let partial = self.partial
-        Parallel.run(chunks: chunks) { c, _ in
-            let (l, k) = body(Parallel.piece(c, of: chunks, count: rows))
-            partial[2 * c] = l
-            partial[2 * c + 1] = Double(k)
-        }
+        if label < 0 { return (0, false) }
+        return (log(sum) - Double(z[label] - mx), arg == label)
+    }
+
+    /// Runs `job` on every row, in parallel pieces, and adds up the (loss, hit) of the rows in
+    /// row order (so the sum does not depend on the number of threads).
+    static func sumOverRows(_ job: RowJob, rows: Int) -> (lossSum: Double, correct: Int) {
+        let chunks = Parallel.chunkCount(rows * job.classes, grain: 4 * ElementWise.grain, perThread: 2)
         var total = 0.0, correct = 0
-        for c in 0..<chunks {
-            total += partial[2 * c]
-            correct += Int(partial[2 * c + 1])
+        if chunks <= 1 {
+            for r in 0..<rows {
+                let (l, h) = row(job, r)
+                total += l
+                if h { correct += 1 }
+            }
+            return (total, correct)
+        }
+        if perRowCapacity < 2 * rows {
+            perRow.deallocate()
+            perRowCapacity = 2 * rows
+            perRow = .allocate(capacity: perRowCapacity)
+        }
+        typealias State = (job: RowJob, results: UnsafeMutablePointer<Double>, rows: Int, chunks: Int)
+        Parallel.run(chunks: chunks, with: State(job, perRow, rows, chunks)) { raw, c, _ in
+            let s = raw.load(as: State.self)
+            for r in Parallel.piece(c, of: s.chunks, count: s.rows) {
+                let (l, h) = CrossEntropy.row(s.job, r)
+                s.results[2 * r] = l
+                s.results[2 * r + 1] = h ? 1 : 0
+            }
+        }
+        for r in 0..<rows {
+            total += perRow[2 * r]
+            correct += Int(perRow[2 * r + 1])
         }
         return (total, correct)
     }
 
-    /// Per-piece (loss, correct) of `sumOverRows`; grows only when more pieces are needed.
-    private static var partial = UnsafeMutablePointer<Double>.allocate(capacity: 16)
-    private static var partialCapacity = 16
+    /// Per-row (loss, hit) of `sumOverRows`; grows only when more rows come.
+    private static var perRow = UnsafeMutablePointer<Double>.allocate(capacity: 2048)
+    private static var perRowCapacity = 2048
+
+    /// One row: −log softmax(z)[label] and whether the arg-max (first of equal maxima) is the
+    /// label, computed exactly as `forward` computes each row (so sums of these equal its sums).
+    public static func rowLoss(_ z: UnsafePointer<Float>, classes: Int, label: Int) -> (loss: Double, hit: Bool) {
+        precondition(label >= 0 && label < classes, "CrossEntropy: label \(label) out of range")
+        let (mx, arg) = maxAndArgMax(z, classes)
+        let sum = sumExp(z, classes, mx, out: nil)
+        return (log(sum) - Double(z[label] - mx), arg == label)
+    }
 
     /// Returns Σ over labelled rows of −log softmax(logits)[label] (a sum: the caller divides by
     /// the global count, DESIGN §3) and the number of labelled rows whose arg-max is the label.
@@ -109,22 +161,9 @@ public enum CrossEntropy {
     /// unlabelled rows are not read.
     public static func forward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int,
                                rowStats: UnsafeMutablePointer<Float>) -> (lossSum: Double, correct: Int) {
-        sumOverRows(rows, classes: classes) { range in
-            var total = 0.0, correct = 0
-            for r in range {
-                let label = Int(labels[r])
-                guard label >= 0 else { continue }
-                precondition(label < classes, "CrossEntropy: label \(label) out of range")
-                let z = logits + r * classes
-                let (mx, arg) = maxAndArgMax(z, classes)
-                let sum = sumExp(z, classes, mx, out: nil)
-                rowStats[2 * r] = mx
-                rowStats[2 * r + 1] = Float(1 / sum)
-                total += log(sum) - Double(z[label] - mx)
-                if arg == label { correct += 1 }
-            }
-            return (total, correct)
-        }
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.crossEntropy, kp) }
+        return sumOverRows(RowJob(logits: logits, labels: labels, classes: classes, rowStats: rowStats, probs: nil), rows: rows)
     }
 
     /// In place: logits[r] ← scale · (softmax(logits[r]) − onehot(label)) for labelled rows and 0
@@ -133,23 +172,33 @@ public enum CrossEntropy {
     public static func gradientInPlace(logits: UnsafeMutablePointer<Float>, rowStats: UnsafePointer<Float>,
                                        labels: UnsafePointer<Int32>, rows: Int, classes: Int, scale: Float,
                                        dBias: UnsafeMutablePointer<Float>?) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.crossEntropy, kp) }
         // rows without a label: zero (their gradient)
         var unlabelled = 0
         for r in 0..<rows where labels[r] < 0 { unlabelled += 1 }
         if unlabelled > 0 {
-            Parallel.forRanges(rows, grain: max(1, 8 * ElementWise.grain / max(classes, 1)), align: 1) { range in
-                for r in range where labels[r] < 0 { (logits + r * classes).update(repeating: 0, count: classes) }
+            typealias Zero = (logits: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, classes: Int)
+            Parallel.forRanges(rows, grain: max(1, 8 * ElementWise.grain / max(classes, 1)), align: 1,
+                               with: Zero(logits, labels, classes)) { raw, lower, upper in
+                let s = raw.load(as: Zero.self)
+                for r in lower..<upper where s.labels[r] < 0 {
+                    (s.logits + r * s.classes).update(repeating: 0, count: s.classes)
+                }
             }
         }
         if unlabelled == rows { return }
+        typealias State = (logits: UnsafeMutablePointer<Float>, rowStats: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
+                           rows: Int, classes: Int, scale: Float, dBias: UnsafeMutablePointer<Float>?)
         let blocks = (classes + columnBlock - 1) / columnBlock
-        Parallel.run(chunks: blocks) { blockIndex, _ in
-            let c0 = blockIndex * columnBlock, c1 = min(classes, c0 + columnBlock)
-            for r in 0..<rows {
-                let label = Int(labels[r])
+        Parallel.run(chunks: blocks, with: State(logits, rowStats, labels, rows, classes, scale, dBias)) { raw, blockIndex, _ in
+            let s = raw.load(as: State.self)
+            let c0 = blockIndex * CrossEntropy.columnBlock, c1 = min(s.classes, c0 + CrossEntropy.columnBlock)
+            for r in 0..<s.rows {
+                let label = Int(s.labels[r])
                 guard label >= 0 else { continue }
-                let g = logits + r * classes
-                let mx = rowStats[2 * r], k = scale * rowStats[2 * r + 1]
+                let g = s.logits + r * s.classes
+                let mx = s.rowStats[2 * r], k = s.scale * s.rowStats[2 * r + 1]
                 let m = VectorMath.V(repeating: mx)
                 var c = c0
                 while c + 8 <= c1 {
@@ -158,8 +207,8 @@ public enum CrossEntropy {
                     c += 8
                 }
                 while c < c1 { g[c] = k * VectorMath.exp(g[c] - mx); c += 1 }
-                if label >= c0 && label < c1 { g[label] -= scale }
-                if let dBias {
+                if label >= c0 && label < c1 { g[label] -= s.scale }
+                if let dBias = s.dBias {
                     var i = c0
                     while i + 8 <= c1 {
                         VectorMath.store(VectorMath.load(dBias + i) + VectorMath.load(g + i), dBias + i)
@@ -177,44 +226,33 @@ public enum CrossEntropy {
     public static func forward(probs: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>,
                                labels: UnsafePointer<Int32>, rows: Int, classes: Int)
         -> (lossSum: Double, correct: Int) {
-        sumOverRows(rows, classes: classes) { range in
-            var total = 0.0, correct = 0
-            for r in range {
-                let z = logits + r * classes
-                let p = probs + r * classes
-                let (mx, arg) = maxAndArgMax(z, classes)
-                let sum = sumExp(z, classes, mx, out: p)
-                let inv = Float(1 / sum)
-                var c = 0
-                while c + 8 <= classes { VectorMath.store(VectorMath.load(p + c) * inv, p + c); c += 8 }
-                while c < classes { p[c] *= inv; c += 1 }
-                let label = Int(labels[r])
-                if label >= 0 {
-                    precondition(label < classes, "CrossEntropy: label \(label) out of range")
-                    total += log(sum) - Double(z[label] - mx)
-                    if arg == label { correct += 1 }
-                }
-            }
-            return (total, correct)
-        }
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.crossEntropy, kp) }
+        return sumOverRows(RowJob(logits: logits, labels: labels, classes: classes, rowStats: nil, probs: probs), rows: rows)
     }
 
     /// dLogits += scale · (probs − onehot(label)) for labelled rows.
     public static func backward(dLogits: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>,
                                 labels: UnsafePointer<Int32>, rows: Int, classes: Int, scale: Float) {
-        Parallel.forRanges(rows, grain: max(1, 4 * ElementWise.grain / max(classes, 1)), align: 1) { range in
-            for r in range {
-                let label = Int(labels[r])
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.crossEntropy, kp) }
+        typealias State = (dLogits: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
+                           classes: Int, scale: Float)
+        Parallel.forRanges(rows, grain: max(1, 4 * ElementWise.grain / max(classes, 1)), align: 1,
+                           with: State(dLogits, probs, labels, classes, scale)) { raw, lower, upper in
+            let s = raw.load(as: State.self)
+            for r in lower..<upper {
+                let label = Int(s.labels[r])
                 guard label >= 0 else { continue }
-                let p = probs + r * classes
-                let g = dLogits + r * classes
+                let p = s.probs + r * s.classes
+                let g = s.dLogits + r * s.classes
                 var c = 0
-                while c + 8 <= classes {
-                    VectorMath.store(VectorMath.load(g + c) + scale * VectorMath.load(p + c), g + c)
+                while c + 8 <= s.classes {
+                    VectorMath.store(VectorMath.load(g + c) + s.scale * VectorMath.load(p + c), g + c)
                     c += 8
                 }
-                while c < classes { g[c] += scale * p[c]; c += 1 }
-                g[label] -= scale
+                while c < s.classes { g[c] += s.scale * p[c]; c += 1 }
+                g[label] -= s.scale
             }
         }
     }

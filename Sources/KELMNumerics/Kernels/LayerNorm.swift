@@ -12,33 +12,47 @@ public enum LayerNorm {
         x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         rows: Int, width: Int, eps: Float
     ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.layerNorm, kp) }
+        typealias State = (y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                           x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, width: Int, eps: Float)
+        Parallel.forRanges(rows, grain: grain(width: width), align: 1,
+                           with: State(y, mean, rstd, x, weight, bias, width, eps)) { raw, lower, upper in
+            let s = raw.load(as: State.self)
+            LayerNorm.forwardRows(lower..<upper, y: s.y, mean: s.mean, rstd: s.rstd, x: s.x, weight: s.weight,
+                                  bias: s.bias, width: s.width, eps: s.eps)
+        }
+    }
+
+    static func forwardRows(
+        _ range: Range<Int>, y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+        x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, width: Int, eps: Float
+    ) {
         let n = Float(width)
-        Parallel.forRanges(rows, grain: grain(width: width), align: 1) { range in
-            for r in range {
-                let xr = x + r * width
-                let yr = y + r * width
-                let mu = VectorMath.sum(xr, count: width) / n
-                let m = VectorMath.V(repeating: mu)
-                var acc = VectorMath.V()
-                var i = 0
-                while i + 8 <= width {
-                    let d = VectorMath.load(xr + i) - m
-                    acc += d * d
-                    i += 8
-                }
-                var sq = VectorMath.sum(acc)
-                while i < width { let d = xr[i] - mu; sq += d * d; i += 1 }
-                let s = 1 / (sq / n + eps).squareRoot()
-                i = 0
-                while i + 8 <= width {
-                    let v = (VectorMath.load(xr + i) - m) * s * VectorMath.load(weight + i) + VectorMath.load(bias + i)
-                    VectorMath.store(v, yr + i)
-                    i += 8
-                }
-                while i < width { yr[i] = (xr[i] - mu) * s * weight[i] + bias[i]; i += 1 }
-                mean[r] = mu
-                rstd[r] = s
+        for r in range {
+            let xr = x + r * width
+            let yr = y + r * width
+            let mu = VectorMath.sum(xr, count: width) / n
+            let m = VectorMath.V(repeating: mu)
+            var acc = VectorMath.V()
+            var i = 0
+            while i + 8 <= width {
+                let d = VectorMath.load(xr + i) - m
+                acc += d * d
+                i += 8
             }
+            var sq = VectorMath.sum(acc)
+            while i < width { let d = xr[i] - mu; sq += d * d; i += 1 }
+            let s = 1 / (sq / n + eps).squareRoot()
+            i = 0
+            while i + 8 <= width {
+                let v = (VectorMath.load(xr + i) - m) * s * VectorMath.load(weight + i) + VectorMath.load(bias + i)
+                VectorMath.store(v, yr + i)
+                i += 8
+            }
+            while i < width { yr[i] = (xr[i] - mu) * s * weight[i] + bias[i]; i += 1 }
+            mean[r] = mu
+            rstd[r] = s
         }
     }
 
@@ -52,21 +66,28 @@ public enum LayerNorm {
         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         rows: Int, width: Int, accumulate: Bool = true
     ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.layerNorm, kp) }
         let chunks = Parallel.chunkCount(rows, grain: grain(width: width), perThread: 1)
-        func run(_ range: Range<Int>, _ dW: UnsafeMutablePointer<Float>?, _ dB: UnsafeMutablePointer<Float>?) {
-            backwardRows(range, dx: dx, dWeight: dW, dBias: dB, dy: dy, x: x, mean: mean, rstd: rstd,
-                         weight: weight, width: width, accumulate: accumulate)
-        }
         if chunks <= 1 {
-            run(0..<rows, dWeight, dBias)
+            backwardRows(0..<rows, dx: dx, dWeight: dWeight, dBias: dBias, dy: dy, x: x, mean: mean, rstd: rstd,
+                         weight: weight, width: width, accumulate: accumulate)
             return
         }
         // per-chunk partial sums of dw and db, added in chunk order (deterministic)
         let partial = Parallel.scratch(chunks * 2 * width)
-        Parallel.run(chunks: chunks) { c, _ in
-            let p = partial + c * 2 * width
-            p.update(repeating: 0, count: 2 * width)
-            run(Parallel.piece(c, of: chunks, count: rows), dWeight == nil ? nil : p, dBias == nil ? nil : p + width)
+        typealias State = (dx: UnsafeMutablePointer<Float>, dWeight: Bool, dBias: Bool, dy: UnsafePointer<Float>,
+                           x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                           weight: UnsafePointer<Float>, rows: Int, width: Int, accumulate: Bool,
+                           partial: UnsafeMutablePointer<Float>, chunks: Int)
+        let state = State(dx, dWeight != nil, dBias != nil, dy, x, mean, rstd, weight, rows, width, accumulate, partial, chunks)
+        Parallel.run(chunks: chunks, with: state) { raw, c, _ in
+            let s = raw.load(as: State.self)
+            let p = s.partial + c * 2 * s.width
+            p.update(repeating: 0, count: 2 * s.width)
+            LayerNorm.backwardRows(Parallel.piece(c, of: s.chunks, count: s.rows), dx: s.dx,
+                                   dWeight: s.dWeight ? p : nil, dBias: s.dBias ? p + s.width : nil, dy: s.dy, x: s.x,
+                                   mean: s.mean, rstd: s.rstd, weight: s.weight, width: s.width, accumulate: s.accumulate)
         }
         for c in 0..<chunks {
             let p = partial + c * 2 * width

@@ -14,13 +14,18 @@ public enum Linear {
     ) {
         let ldy = ldy ?? outFeatures
         if let bias {
-            Parallel.forRanges(rows, grain: max(1, 4 * ElementWise.grain / max(outFeatures, 1)), align: 1) { range in
-                for r in range {
-                    let row = y + r * ldy
-                    if accumulate {
-                        ElementWise.accumulate(row, bias, count: outFeatures)
+            let kp = KernelProfile.begin()
+            defer { KernelProfile.end(.elementWise, kp) }
+            typealias State = (y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, ldy: Int, outFeatures: Int, accumulate: Bool)
+            Parallel.forRanges(rows, grain: max(1, 4 * ElementWise.grain / max(outFeatures, 1)), align: 1,
+                               with: State(y, bias, ldy, outFeatures, accumulate)) { raw, lower, upper in
+                let s = raw.load(as: State.self)
+                for r in lower..<upper {
+                    let row = s.y + r * s.ldy
+                    if s.accumulate {
+                        ElementWise.accumulate(row, s.bias, count: s.outFeatures)
                     } else {
-                        row.update(from: bias, count: outFeatures)
+                        row.update(from: s.bias, count: s.outFeatures)
                     }
                 }
             }
@@ -67,16 +72,20 @@ public enum ColumnSum {
     /// Columns are split over the compute threads; rows are summed in order.
     public static func add(into out: UnsafeMutablePointer<Float>, from m: UnsafePointer<Float>,
                            rows: Int, columns: Int, ld: Int? = nil) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.columnSum, kp) }
         let ld = ld ?? columns
         // blocks of at most 2048 columns (8 KB of `out`, kept in L1 across the rows), at least
         // one per thread when the sum is worth splitting
         var pieces = (columns + 2047) / 2048
         if Parallel.chunkCount(rows * columns, grain: ElementWise.grain) > 1 { pieces = max(pieces, Parallel.threads) }
         pieces = max(1, min(pieces, (columns + 15) / 16))
-        Parallel.run(chunks: pieces) { c, _ in
-            let cols = Parallel.piece(c, of: pieces, count: columns, align: 16)
-            for r in 0..<rows {
-                let row = m + r * ld + cols.lowerBound, o = out + cols.lowerBound
+        typealias State = (out: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, rows: Int, columns: Int, ld: Int, pieces: Int)
+        Parallel.run(chunks: pieces, with: State(out, m, rows, columns, ld, pieces)) { raw, c, _ in
+            let s = raw.load(as: State.self)
+            let cols = Parallel.piece(c, of: s.pieces, count: s.columns, align: 16)
+            for r in 0..<s.rows {
+                let row = s.m + r * s.ld + cols.lowerBound, o = s.out + cols.lowerBound
                 var i = 0
                 while i + 8 <= cols.count {
                     VectorMath.store(VectorMath.load(o + i) + VectorMath.load(row + i), o + i)

@@ -20,27 +20,43 @@ public enum SelfAttention {
         qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>,
         batch: Int, tokens: Int, heads: Int, headDim: Int
     ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.attention, kp) }
+        typealias State = (ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                           dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+                           qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>, tokens: Int, heads: Int, headDim: Int)
+        Parallel.run(chunks: batch * heads, with: State(ctx, probs, dropout, qkv, keyMask, tokens, heads, headDim)) { raw, pair, _ in
+            let s = raw.load(as: State.self)
+            SelfAttention.forwardPair(pair, ctx: s.ctx, probs: s.probs, dropout: s.dropout, qkv: s.qkv, keyMask: s.keyMask,
+                                      tokens: s.tokens, heads: s.heads, headDim: s.headDim)
+        }
+    }
+
+    /// One (segment, head) pair of `forward`.
+    static func forwardPair(
+        _ pair: Int, ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+        qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>, tokens: Int, heads: Int, headDim: Int
+    ) {
         let d = heads * headDim, ld = 3 * d, T = tokens
         let scale = 1 / Float(headDim).squareRoot()
-        Parallel.run(chunks: batch * heads) { pair, _ in
-            let b = pair / heads, h = pair % heads
-            let rows = qkv + b * T * ld
-            let mask = keyMask + b * T
-            let p = probs + (b * heads + h) * T * T
-            sgemm(.none, .transposed, m: T, n: T, k: headDim, alpha: scale,
-                  a: rows + h * headDim, lda: ld, b: rows + d + h * headDim, ldb: ld,
-                  beta: 0, c: p, ldc: T)
-            for i in 0..<T { maskedSoftmax(p + i * T, mask, T) }
-            var used = UnsafePointer(p)
-            if let dropout {
-                let o = (b * heads + h) * T * T
-                Dropout.forward(y: dropout.dropped + o, x: p, mask: dropout.mask + o, count: T * T)
-                used = UnsafePointer(dropout.dropped + o)
-            }
-            sgemm(.none, .none, m: T, n: headDim, k: T,
-                  a: used, lda: T, b: rows + 2 * d + h * headDim, ldb: ld,
-                  beta: 0, c: ctx + b * T * d + h * headDim, ldc: d)
+        let b = pair / heads, h = pair % heads
+        let rows = qkv + b * T * ld
+        let mask = keyMask + b * T
+        let p = probs + (b * heads + h) * T * T
+        sgemm(.none, .transposed, m: T, n: T, k: headDim, alpha: scale,
+              a: rows + h * headDim, lda: ld, b: rows + d + h * headDim, ldb: ld,
+              beta: 0, c: p, ldc: T)
+        for i in 0..<T { maskedSoftmax(p + i * T, mask, T) }
+        var used = UnsafePointer(p)
+        if let dropout {
+            let o = (b * heads + h) * T * T
+            Dropout.forward(y: dropout.dropped + o, x: p, mask: dropout.mask + o, count: T * T)
+            used = UnsafePointer(dropout.dropped + o)
         }
+        sgemm(.none, .none, m: T, n: headDim, k: T,
+              a: used, lda: T, b: rows + 2 * d + h * headDim, ldb: ld,
+              beta: 0, c: ctx + b * T * d + h * headDim, ldc: d)
     }
 
     /// row ← softmax(row) over the keys with mask ≠ 0; masked keys get 0 (a row with no key
@@ -99,55 +115,75 @@ public enum SelfAttention {
         dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
         batch: Int, tokens: Int, heads: Int, headDim: Int, accumulate: Bool = true
     ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.attention, kp) }
+        let T = tokens
+        let parallel = Parallel.threads > 1 && !Parallel.isActive && batch * heads > 1
+        let scratches = parallel ? Parallel.scratch(Parallel.threads * T * T) : scratch
+        typealias State = (dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, perThread: Int,
+                           dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                           dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+                           tokens: Int, heads: Int, headDim: Int, accumulate: Bool)
+        let state = State(dqkv, scratches, parallel ? T * T : 0, dctx, qkv, probs, dropout, tokens, heads, headDim, accumulate)
+        Parallel.run(chunks: batch * heads, with: state) { raw, pair, thread in
+            let s = raw.load(as: State.self)
+            SelfAttention.backwardPair(pair, dqkv: s.dqkv, work: s.scratch + thread * s.perThread, dctx: s.dctx, qkv: s.qkv,
+                                       probs: s.probs, dropout: s.dropout, tokens: s.tokens, heads: s.heads,
+                                       headDim: s.headDim, accumulate: s.accumulate)
+        }
+    }
+
+    /// One (segment, head) pair of `backward`; `work` holds T·T floats.
+    static func backwardPair(
+        _ pair: Int, dqkv: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>,
+        dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+        tokens: Int, heads: Int, headDim: Int, accumulate: Bool
+    ) {
         let d = heads * headDim, ld = 3 * d, T = tokens
         let scale = 1 / Float(headDim).squareRoot()
         let beta: Float = accumulate ? 1 : 0
-        let parallel = Parallel.threads > 1 && !Parallel.isActive && batch * heads > 1
-        let scratches = parallel ? Parallel.scratch(Parallel.threads * T * T) : scratch
-        Parallel.run(chunks: batch * heads) { pair, thread in
-            let b = pair / heads, h = pair % heads
-            let work = parallel ? scratches + thread * T * T : scratch
-            let rows = qkv + b * T * ld
-            let drows = dqkv + b * T * ld
-            let dc = dctx + b * T * d
-            let o = (b * heads + h) * T * T
-            let p = probs + o
-            let used = UnsafePointer(dropout?.dropped ?? UnsafeMutablePointer(mutating: probs)) + o
-            // dPd = dctx_h · V_hᵀ ; dV_h += Pdᵀ · dctx_h
-            sgemm(.none, .transposed, m: T, n: T, k: headDim,
-                  a: dc + h * headDim, lda: d, b: rows + 2 * d + h * headDim, ldb: ld,
-                  beta: 0, c: work, ldc: T)
-            sgemm(.transposed, .none, m: T, n: headDim, k: T,
-                  a: used, lda: T, b: dc + h * headDim, ldb: d,
-                  beta: beta, c: drows + 2 * d + h * headDim, ldc: ld)
-            if let dropout {
-                let m = dropout.mask + o
-                var i = 0
-                while i + 8 <= T * T { VectorMath.store(VectorMath.load(work + i) * VectorMath.load(m + i), work + i); i += 8 }
-                while i < T * T { work[i] *= m[i]; i += 1 }
-            }
-            // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
-            for i in 0..<T {
-                let pr = p + i * T, gr = work + i * T
-                var acc = VectorMath.V()
-                var j = 0
-                while j + 8 <= T { acc += VectorMath.load(pr + j) * VectorMath.load(gr + j); j += 8 }
-                var dot = VectorMath.sum(acc)
-                while j < T { dot += pr[j] * gr[j]; j += 1 }
-                j = 0
-                while j + 8 <= T {
-                    VectorMath.store(VectorMath.load(pr + j) * (VectorMath.load(gr + j) - dot) * scale, gr + j)
-                    j += 8
-                }
-                while j < T { gr[j] = pr[j] * (gr[j] - dot) * scale; j += 1 }
-            }
-            // dQ_h += dS · K_h ; dK_h += dSᵀ · Q_h
-            sgemm(.none, .none, m: T, n: headDim, k: T,
-                  a: work, lda: T, b: rows + d + h * headDim, ldb: ld,
-                  beta: beta, c: drows + h * headDim, ldc: ld)
-            sgemm(.transposed, .none, m: T, n: headDim, k: T,
-                  a: work, lda: T, b: rows + h * headDim, ldb: ld,
-                  beta: beta, c: drows + d + h * headDim, ldc: ld)
+        let b = pair / heads, h = pair % heads
+        let rows = qkv + b * T * ld
+        let drows = dqkv + b * T * ld
+        let dc = dctx + b * T * d
+        let o = (b * heads + h) * T * T
+        let p = probs + o
+        let used = UnsafePointer(dropout?.dropped ?? UnsafeMutablePointer(mutating: probs)) + o
+        // dPd = dctx_h · V_hᵀ ; dV_h += Pdᵀ · dctx_h
+        sgemm(.none, .transposed, m: T, n: T, k: headDim,
+              a: dc + h * headDim, lda: d, b: rows + 2 * d + h * headDim, ldb: ld,
+              beta: 0, c: work, ldc: T)
+        sgemm(.transposed, .none, m: T, n: headDim, k: T,
+              a: used, lda: T, b: dc + h * headDim, ldb: d,
+              beta: beta, c: drows + 2 * d + h * headDim, ldc: ld)
+        if let dropout {
+            let m = dropout.mask + o
+            var i = 0
+            while i + 8 <= T * T { VectorMath.store(VectorMath.load(work + i) * VectorMath.load(m + i), work + i); i += 8 }
+            while i < T * T { work[i] *= m[i]; i += 1 }
         }
+        // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+        for i in 0..<T {
+            let pr = p + i * T, gr = work + i * T
+            var acc = VectorMath.V()
+            var j = 0
+            while j + 8 <= T { acc += VectorMath.load(pr + j) * VectorMath.load(gr + j); j += 8 }
+            var dot = VectorMath.sum(acc)
+            while j < T { dot += pr[j] * gr[j]; j += 1 }
+            j = 0
+            while j + 8 <= T {
+                VectorMath.store(VectorMath.load(pr + j) * (VectorMath.load(gr + j) - dot) * scale, gr + j)
+                j += 8
+            }
+            while j < T { gr[j] = pr[j] * (gr[j] - dot) * scale; j += 1 }
+        }
+        // dQ_h += dS · K_h ; dK_h += dSᵀ · Q_h
+        sgemm(.none, .none, m: T, n: headDim, k: T,
+              a: work, lda: T, b: rows + d + h * headDim, ldb: ld,
+              beta: beta, c: drows + h * headDim, ldc: ld)
+        sgemm(.transposed, .none, m: T, n: headDim, k: T,
+              a: work, lda: T, b: rows + h * headDim, ldb: ld,
+              beta: beta, c: drows + d + h * headDim, ldc: ld)
     }
 }

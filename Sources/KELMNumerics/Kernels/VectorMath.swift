@@ -71,7 +71,7 @@ public enum VectorMath {
     @usableFromInline static let e5: Float = 0.000_197_903_529_624_454_68
 
     /// e^x lane-wise, for x ≤ 88 (larger x are treated as 88); x < −87.33 gives 0.
-    @inline(__always) @inlinable
+    @_transparent
     public static func exp(_ x: V) -> V {
         let tooSmall = x .< -87.33
         var x = x.replacing(with: 88, where: x .> 88)
@@ -114,7 +114,7 @@ public enum VectorMath {
     @usableFromInline static let q8: Float = 1.625_079_789_846_495_3e-06
 
     /// erf(x) lane-wise.
-    @inline(__always) @inlinable
+    @_transparent
     public static func erf(_ x: V) -> V {
         let signMask = SIMD8<UInt32>(repeating: 0x8000_0000)
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)

@@ -27,6 +27,20 @@ extension BenchmarkResult {
             let padded = name.padding(toLength: 12, withPad: " ", startingAt: 0)
             lines.append("  " + padded + String(format: " %8.4f  %5.1f%%", s, 100 * (phase_fraction[name] ?? 0)))
         }
+        if let kernels = kernel_seconds {
+            lines.append("  kernel                                   s/step   share")
+            for (name, s) in kernels.sorted(by: { $0.value > $1.value }) {
+                let padded = name.padding(toLength: 38, withPad: " ", startingAt: 0)
+                lines.append("  " + padded + String(format: " %8.4f  %5.1f%%", s, 100 * (kernel_fraction?[name] ?? 0)))
+            }
+        }
+        if let calls = sgemm_calls {
+            lines.append("  sgemm (outermost calls)          calls/step   s/step   GFLOP/s")
+            for c in calls {
+                let shape = "\(c.layout) \(c.m)x\(c.n)x\(c.k)".padding(toLength: 30, withPad: " ", startingAt: 0)
+                lines.append("    " + shape + String(format: " %8.1f  %8.4f  %7.1f", c.calls_per_step, c.seconds_per_step, c.gflops))
+            }
+        }
         lines.append(String(format: "  final loss %.4f", final_loss))
         return lines.joined(separator: "\n")
     }

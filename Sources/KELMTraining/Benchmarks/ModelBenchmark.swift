@@ -11,7 +11,10 @@ public struct ModelBenchmark {
         public var tokens = 128
         public var nodesPerGraph = 64
         public var entities = 5000
+        /// Compute threads (`OpenBLAS.setThreads`).
         public var threads = 1
+        /// Also time every kernel (`KernelProfile`).
+        public var profileKernels = false
         public var warmupSteps = 3
         public var steps = 15
         public var seed: UInt64 = 0
@@ -42,7 +45,7 @@ public struct ModelBenchmark {
         let optimizer = AdamW(table: model.store.table)
         let rates = [Float](repeating: 1e-4, count: model.store.table.entries.count)
         let mode = ForwardMode(dropout: false, seed: o.seed)
-        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps)
+        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps, profileKernels: o.profileKernels)
         let profiler = loop.profiler
         let (times, lastLoss) = loop.run(progress: progress) {
             let out = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode, profiler: profiler)

@@ -54,6 +54,8 @@ public final class AdamW {
         precondition(learningRates.count == table.entries.count, "AdamW: one learning rate per parameter entry")
         precondition(frozen == nil || frozen!.count == table.entries.count, "AdamW: one frozen flag per parameter entry")
         precondition(params.count == table.count && grads.count == table.count, "AdamW: buffer size differs from the table")
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.optimizer, kp) }
         step += 1
         let b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.eps
         let bc1 = 1 - pow(Double(b1), Double(step))
@@ -68,19 +70,26 @@ public final class AdamW {
             let m = expAvg.pointer + e.offset, v = expAvgSq.pointer + e.offset
             let decay: Float = decays[i] ? 1 - lr * hyper.weightDecay : 1
             let stepSize = Float(Double(lr) / bc1)
-            Parallel.forRanges(e.count, grain: 65536) { r in
-                Self.updateRange(r, p: p, g: g, m: m, v: v, b1: b1, b2: b2, eps: eps, bc2Sqrt: bc2Sqrt,
-                                 decay: decay, stepSize: stepSize, zeroGradients: zeroGradients)
+            let state = Tensor(p: p, g: g, m: m, v: v, b1: b1, b2: b2, eps: eps, bc2Sqrt: bc2Sqrt, decay: decay,
+                               stepSize: stepSize, zeroGradients: zeroGradients)
+            Parallel.forRanges(e.count, grain: 65536, with: state) { raw, lower, upper in
+                AdamW.updateRange(lower..<upper, raw.load(as: Tensor.self))
             }
         }
     }
 
-    @inline(__always)
-    static func updateRange(_ range: Range<Int>, p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
-                            m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                            b1: Float, b2: Float, eps: Float, bc2Sqrt: Float, decay: Float, stepSize: Float,
-                            zeroGradients: Bool) {
-        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+    /// One tensor's update (the state of its parallel region).
+    struct Tensor {
+        let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+        let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+        let b1: Float, b2: Float, eps: Float, bc2Sqrt: Float, decay: Float, stepSize: Float
+        let zeroGradients: Bool
+    }
+
+    static func updateRange(_ range: Range<Int>, _ t: Tensor) {
+        let p = t.p, g = t.g, m = t.m, v = t.v, b2 = t.b2, eps = t.eps, bc2Sqrt = t.bc2Sqrt, decay = t.decay
+        let stepSize = t.stepSize, zeroGradients = t.zeroGradients
+        let oneMinusB1 = 1 - t.b1, oneMinusB2 = 1 - t.b2
         var j = range.lowerBound
         while j + 8 <= range.upperBound {
             let gj = VectorMath.load(g + j), mOld = VectorMath.load(m + j), vOld = VectorMath.load(v + j)
