@@ -15,10 +15,10 @@ struct Export: ParsableCommand {
     @Option(help: "Output file (weights) or folder (hf).")
     var out: String
 
-    @Option(help: "weights or hf.")
+    @Option(help: "What to write.")
     var format: CheckpointExport.Format = .weights
 
-    @Option(help: "float32 or float16 (weights only).")
+    @Option(help: "Float type of the weights file.")
     var dtype: CheckpointExport.DType = .float32
 
     @Flag(name: .customLong("with-memory"), help: "Include the entity memory (weights only).")

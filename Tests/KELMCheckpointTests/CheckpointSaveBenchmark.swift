@@ -37,7 +37,7 @@ final class CheckpointSaveBenchmark: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: run) }  // cleanup of a temporary folder
         var saves: [Double] = [], loads: [Double] = []
         var path = ""
-        for i in 0..<3 {
+        for i in 0..<5 {
             c.step = 1000 + i
             let t0 = Date()
             path = try Checkpoint.save(c, runDirectory: run, keep: 1)
@@ -63,6 +63,30 @@ final class CheckpointSaveBenchmark: XCTestCase {
         print("save (incl. fsync, rename, pointer, prune): " + saves.map { String(format: "%.3f s", $0) }.joined(separator: ", ")
               + "; load + verify: " + loads.map { String(format: "%.3f s", $0) }.joined(separator: ", "))
         print(String(format: "crc32 alone: %.2f GB/s (%08x)", Double(entities * d * 4) / crcSeconds / 1e9, crc))
+        // the floor on this disk: the same bytes with write(2) and fsync, no HDF5
+        var raw: [Double] = []
+        for _ in 0..<3 {
+            let p = (run as NSString).appendingPathComponent("raw.bin")
+            let t = Date()
+            let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            for (pointer, count) in [(c.params.pointer, table.count), (c.expAvg!.pointer, table.count), (c.expAvgSq!.pointer, table.count),
+                                     (c.memory!.values.pointer, entities * d)] {
+                var done = 0
+                while done < count * 4 {
+                    let n = write(fd, UnsafeRawPointer(pointer) + done, min(count * 4 - done, 64 << 20))
+                    XCTAssertGreaterThan(n, 0)
+                    done += n
+                }
+            }
+            XCTAssertEqual(fsync(fd), 0)
+            close(fd)
+            raw.append(Date().timeIntervalSince(t))
+            try FileManager.default.removeItem(atPath: p)
+        }
+        let median = saves.sorted()[saves.count / 2]
+        print(String(format: "save median %.3f s, best %.3f s; raw write(2) + fsync of the same bytes: ", median, saves.min() ?? 0)
+              + raw.map { String(format: "%.3f s", $0) }.joined(separator: ", "))
         XCTAssertLessThan(saves.min() ?? .infinity, 2.0, "the issue asks for a save under 2 s")
     }
 }

@@ -58,18 +58,13 @@ final class DumpBatchCommandTests: XCTestCase {
 /// Prepare the documented TSV example, then dump a batch of it and train on it.
 final class PreparedDataCommandTests: XCTestCase {
     func testDumpAndTrainOnThePreparedExample() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
-        let example = root.appendingPathComponent("docs/examples/tsv").path
-        let vocab = root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-prepared-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let prep = try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
-                                          "--triples", example + "/triples.tsv", "--corpus", example + "/corpus.jsonl",
-                                          "--vocab", vocab, "--out", tmp + "/data", "--max-tokens", "32", "--description-tokens", "16",
-                                          "--valid-segments", "0", "--test-segments", "0"])
+        let ex = PreparedExample(name: "prepared")
+        defer { ex.remove() }
+        let tmp = ex.directory
+        let prep = try ex.prepare(splits: ["--valid-segments", "0", "--test-segments", "0"])
         XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
-        let config = root.appendingPathComponent("configs/tiny.yaml").path
-        let common = ["--set", "data.path=\(tmp)/data", "--set", "model.vocab_size=30522", "--set", "train.micro_batch=1"]
+        let config = PreparedExample.tinyConfig
+        let common = ex.trainOverrides
         let dump = try CommandRunner.run(["debug", "dump-batch", "--config", config, "--out", tmp + "/dump.h5"] + common)
         XCTAssertEqual(dump.status, 0, dump.stderr)
         XCTAssertEqual(try BatchDump.verify(tmp + "/dump.h5"), [])

@@ -5,22 +5,15 @@ import XCTest
 /// → train 2 steps → evaluate the valid and test splits.
 final class EvalCommandTests: XCTestCase {
     func testEvalAfterTrainingOnThePreparedExample() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
-        let example = root.appendingPathComponent("docs/examples/tsv").path
-        let vocab = root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-eval-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let prep = try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
-                                          "--triples", example + "/triples.tsv", "--corpus", example + "/corpus.txt",
-                                          "--vocab", vocab, "--out", tmp + "/data", "--max-tokens", "32", "--description-tokens", "16",
-                                          "--valid-segments", "0.34", "--test-segments", "0.34",
-                                          "--valid-triples", "0.1", "--test-triples", "0.1"])
+        let ex = PreparedExample(name: "eval")
+        defer { ex.remove() }
+        let tmp = ex.directory
+        let prep = try ex.prepare(corpus: "corpus.txt", splits: ["--valid-segments", "0.34", "--test-segments", "0.34",
+                                                                  "--valid-triples", "0.1", "--test-triples", "0.1"])
         XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
         XCTAssertTrue(prep.stdout.contains("segments: train 2, valid 2, test 2"), prep.stdout)
-        let config = root.appendingPathComponent("configs/tiny.yaml").path
-        let train = try CommandRunner.run(["train", "--config", config, "--set", "train.steps=2", "--out", tmp + "/run",
-                                           "--set", "data.path=\(tmp)/data", "--set", "model.vocab_size=30522",
-                                           "--set", "train.micro_batch=1"])
+        let train = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig, "--set", "train.steps=2",
+                                           "--out", tmp + "/run"] + ex.trainOverrides)
         XCTAssertEqual(train.status, 0, train.stderr)
 
         for split in ["valid", "test"] {
@@ -66,18 +59,12 @@ final class EvalCommandTests: XCTestCase {
 /// metrics.jsonl and keeps the best checkpoint as `best`.
 final class TrainEvaluationTests: XCTestCase {
     func testTrainEvaluatesAndKeepsTheBest() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
-        let example = root.appendingPathComponent("docs/examples/tsv").path
-        let vocab = root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-train-eval-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        let prep = try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
-                                          "--triples", example + "/triples.tsv", "--corpus", example + "/corpus.jsonl",
-                                          "--vocab", vocab, "--out", tmp + "/data", "--max-tokens", "32", "--description-tokens", "16",
-                                          "--valid-segments", "0.2", "--test-segments", "0.1", "--valid-triples", "0.2", "--test-triples", "0.1"])
+        let ex = PreparedExample(name: "train-eval")
+        defer { ex.remove() }
+        let tmp = ex.directory
+        let prep = try ex.prepare(splits: ["--valid-segments", "0.2", "--test-segments", "0.1", "--valid-triples", "0.2", "--test-triples", "0.1"])
         XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
-        let train = try CommandRunner.run(["train", "--config", root.appendingPathComponent("configs/tiny.yaml").path,
-                                           "--set", "data.path=\(tmp)/data", "--set", "model.vocab_size=30522", "--set", "train.micro_batch=1",
+        let train = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig] + ex.trainOverrides + [
                                            "--set", "train.steps=4", "--set", "eval.every=2", "--set", "checkpoint.every=0",
                                            "--out", tmp + "/run"])
         XCTAssertEqual(train.status, 0, train.stderr)

@@ -57,6 +57,7 @@ public struct TrainingRun {
                                       data: try EvaluationData(training: data, split: config.eval.split == .valid ? .valid : .test),
                                       options: EvaluationOptions(config: config))
                 e.watchdog = watchdog
+                e.log = { if root { log.info("\($0)") } }
                 evaluator = e
             } else if isRoot {
                 logger.notice("eval.every is set, but the training data has no held-out split (data.path: synthetic): no evaluation")
