@@ -186,12 +186,18 @@ public final class BertLayer {
     /// Adds into `dInput` the gradient for `dOutput` (both [B·T, d]) and into the parameter
     /// gradients of the groups that are not frozen (`attentionGrads`, `ffnGrads` nil = frozen).
     /// The reverse of `forward`, step by step.
-    public func backward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
+    /// `dInput` nil: nothing below this layer wants a gradient (the lowest layer under frozen
+    /// embeddings). With attention frozen as well, the pass then stops after the FFN's weight
+    /// gradients: no input gradient of `intermediate.dense` and no attention backward.
+    public func backward(dInput: UnsafeMutablePointer<Float>?, dOutput: UnsafePointer<Float>,
                          batch: TokenBatch, params: UnsafeMutablePointer<Float>,
                          attentionGrads: UnsafeMutablePointer<Float>?, ffnGrads: UnsafeMutablePointer<Float>?,
                          scratch s: BertLayerScratch, progress: BackwardProgress? = nil, profiler: Profiler? = nil) {
         let c = config, d = c.hiddenSize, n = batch.rows, B = batch.batch, T = batch.tokens
         guard let x = input else { preconditionFailure("BertLayer.backward before forward") }
+        // the gradient at h1 feeds the attention block: wanted for its weights or for dInput
+        let wantsH1Gradient = dInput != nil || attentionGrads != nil
+        if !wantsH1Gradient && ffnGrads == nil && activationOverride == nil { return }
         s.zero(rows: n)
 
         profiler?.begin(.ffn)
@@ -226,7 +232,7 @@ public final class BertLayer {
         } else {
             GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, y: interAct.pointer,
                           count: n * c.ffnSize, accumulate: false)
-            Linear.backward(dx: s.dH1.pointer, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
+            Linear.backward(dx: wantsH1Gradient ? s.dH1.pointer : nil, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
                             dBias: routed ? nil : p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
                             weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
             if routed, let r = route {
@@ -238,6 +244,10 @@ public final class BertLayer {
             }
         }
         progress?.poll()
+        guard wantsH1Gradient else {
+            profiler?.end()
+            return
+        }
 
         profiler?.begin(.attention)
         // h1 = LN(ln1In); ln1In = Dropout(attnProj) + x
@@ -245,7 +255,7 @@ public final class BertLayer {
                            dBias: p.attnNormBias.gradient(in: attentionGrads), dy: s.dH1.pointer, x: ln1In.pointer,
                            mean: ln1Mean.pointer, rstd: ln1Rstd.pointer,
                            weight: p.attnNormWeight.pointer(in: params), rows: n, width: d, accumulate: false)
-        ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d)
+        if let dInput { ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d) }
         var dProj = UnsafePointer(s.dLn1In.pointer)
         if dropoutApplied {
             Dropout.backward(dx: s.dAttnProj.pointer, dy: s.dLn1In.pointer, mask: attnMask.pointer, count: n * d)
