@@ -17,9 +17,24 @@ public enum OpenBLAS {
         return String(cString: p)
     }
 
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The compute threads of this process (`Parallel.threads`).
+    public static var threads: Int { Parallel.threads }
 
+    /// Threads OpenBLAS itself would start for one call.
+    public static var libraryThreads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the compute threads of this process to `n`: `sgemm` splits large products over
+    /// them (`SgemmSplit`) and the element-wise kernels, attention and AdamW run on them, while
+    /// OpenBLAS is told to use one thread per call (its own threads would compete with these
+    /// for the same cores, and busy-wait between calls).
     public static func setThreads(_ n: Int) {
+        Parallel.setThreads(max(1, n))
+        openblas_set_num_threads(1)
+    }
+
+    /// OpenBLAS's own thread count for each call (`openblas_set_num_threads`, process-wide);
+    /// `setThreads` sets it to 1. For measuring OpenBLAS's threading (`SgemmPeak`).
+    public static func setLibraryThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
     }
 

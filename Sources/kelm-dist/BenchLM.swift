@@ -16,6 +16,7 @@ struct BenchLM: ParsableCommand {
         var options = LMBenchmark.Options()
         options.allPositions = allPositions
         options.threads = step.threads
+        options.profileKernels = step.kernels
         options.batch = step.batch
         options.tokens = step.tokens
         options.steps = step.steps

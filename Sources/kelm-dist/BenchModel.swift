@@ -19,6 +19,7 @@ struct BenchModel: ParsableCommand {
     func run() throws {
         var options = ModelBenchmark.Options()
         options.threads = step.threads
+        options.profileKernels = step.kernels
         options.batch = step.batch
         options.tokens = step.tokens
         options.nodesPerGraph = nodes

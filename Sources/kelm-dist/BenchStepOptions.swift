@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The options `bench lm` and `bench model` share.
 struct BenchStepOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Compute threads: sgemm (split over them, OpenBLAS single-threaded per call), attention, the element-wise kernels and AdamW.")
     var threads = 1
 
     @Option(help: "Segments per batch.")
@@ -19,6 +19,9 @@ struct BenchStepOptions: ParsableArguments {
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
+
+    @Flag(help: "Also time every kernel (sgemm by shape, attention, GELU, LayerNorm, cross-entropy, ..., AdamW).")
+    var kernels = false
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }

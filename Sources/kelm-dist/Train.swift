@@ -52,10 +52,14 @@ struct Train: ParsableCommand {
 }
 
 enum TrainCommandSupport {
-    /// OpenBLAS threads = the cores of this node divided among its ranks, unless the user set
-    /// `OPENBLAS_NUM_THREADS`.
+    /// Compute threads per rank (`OpenBLAS.setThreads`: sgemm, attention, element-wise kernels,
+    /// AdamW) = the cores of this node divided among its ranks, or `OPENBLAS_NUM_THREADS` when
+    /// the user (or launch/mpirun-local) set it.
     static func setThreadsPerRank(_ world: Communicator) throws {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil else { return }
+        if let value = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] {
+            if let n = Int(value), n >= 1 { OpenBLAS.setThreads(n) }
+            return
+        }
         let node = try world.splitShared()
         let local = node.size
         try node.close()

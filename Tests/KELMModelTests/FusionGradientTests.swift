@@ -75,3 +75,77 @@ final class WordEmbeddingRowsTests: XCTestCase {
         for i in 0..<direct.count { XCTAssertEqual(split[i], direct[i], accuracy: 1e-6) }
     }
 }
+
+/// Under frozen embeddings the lowest LM layer produces no input gradient, and with attention
+/// frozen too its attention backward is skipped; the gradients of the groups still trained are
+/// unchanged by the shortcut.
+final class FrozenInputGradientTests: XCTestCase {
+    private func attentionBackwardCalls(_ body: () -> Void) -> Int {
+        KernelProfile.setEnabled(true)
+        body()
+        KernelProfile.stop()
+        let index = KernelProfile.Kernel.allCases.firstIndex(of: .attention)!
+        return KernelProfile.calls[index]
+    }
+
+    func testFusionModelSkipsTheLowestLayersAttentionBackward() throws {
+        let model = try FusionTestData.model()
+        try model.initializeParameters(seed: 3)
+        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
+        let memory = FusionTestData.memory()
+        let norm = LossNormalization(mlmCount: 3, lpCount: 3)
+        let g = model.store.grads.pointer
+        _ = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
+        model.store.zeroGrads()
+        let fullCalls = attentionBackwardCalls {
+            model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(g))
+        }
+        let full = model.store.grads.toArray()
+        model.store.zeroGrads()
+        let frozen = GradientSinks(embeddings: nil, attention: nil, ffn: g, heads: g, gnn: g, mint: g)
+        let frozenCalls = attentionBackwardCalls {
+            model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: frozen)
+        }
+        let routed = model.store.grads.toArray()
+        let layers = FusionTestData.config.bert.numLayers
+        XCTAssertEqual(fullCalls, layers, "one attention backward per layer")
+        XCTAssertEqual(frozenCalls, layers - 1, "the lowest layer's attention backward is skipped")
+        var compared = 0
+        for e in model.store.table.entries {
+            let isFrozen = e.name.hasPrefix("lm.embeddings.") || e.name.contains(".attention.")
+            for i in e.offset..<(e.offset + e.count) {
+                if isFrozen {
+                    XCTAssertEqual(routed[i], 0, e.name)
+                } else if routed[i] != full[i] {
+                    XCTFail("\(e.name)[\(i - e.offset)]: \(routed[i]) with frozen embeddings, \(full[i]) without")
+                    break
+                }
+            }
+            if !isFrozen { compared += 1 }
+        }
+        XCTAssertGreaterThan(compared, 20)
+    }
+
+    func testMaskedLMSkipsTheLowestLayersAttentionBackward() throws {
+        let c = BertGradientTests.config
+        let model = try BertMaskedLM(config: c, maxBatch: 2, maxTokens: 6)
+        try model.initializeParameters(seed: 4)
+        let batch = BertGradientTests.makeBatch()
+        let g = model.store.grads.pointer
+        _ = model.forward(batch, mode: .inference)
+        model.store.zeroGrads()
+        let fullCalls = attentionBackwardCalls { model.backward(batch, scale: 1, sinks: .all(g)) }
+        let full = model.store.grads.toArray()
+        model.store.zeroGrads()
+        let frozenCalls = attentionBackwardCalls {
+            model.backward(batch, scale: 1, sinks: GradientSinks(embeddings: nil, attention: nil, ffn: g, heads: g))
+        }
+        let routed = model.store.grads.toArray()
+        XCTAssertEqual(fullCalls, c.numLayers)
+        XCTAssertEqual(frozenCalls, c.numLayers - 1)
+        for e in model.store.table.entries where e.name.contains(".intermediate.") || e.name.contains(".output.") {
+            guard !e.name.contains(".attention.") else { continue }
+            XCTAssertEqual(Array(routed[e.offset..<(e.offset + e.count)]), Array(full[e.offset..<(e.offset + e.count)]), e.name)
+        }
+    }
+}

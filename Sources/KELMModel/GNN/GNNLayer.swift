@@ -17,11 +17,7 @@ public final class GNNLayerScratch {
         dAlpha = FlatBuffer(count: maxEdges * c.gnnHeads); dAgg = FlatBuffer(count: maxNodes * g)
         dO1 = FlatBuffer(count: maxNodes * g); dNormed = FlatBuffer(count: maxNodes * g)
         dRelu = FlatBuffer(count: maxNodes * g); dO2 = FlatBuffer(count: maxNodes * g); dGelu = FlatBuffer(count: maxNodes * g)
-        nodeWide = [dO1, dNormed, dRelu, dO2, dGelu, dAgg, dq]
     }
-
-    /// The [N, d_g] buffers, zeroed together before each layer's backward.
-    let nodeWide: [FlatBuffer]
 }
 
 /// `gnn.layers.<ℓ>`: graph attention over each node's incoming edges (DESIGN §2).
@@ -113,51 +109,18 @@ public final class GNNLayer {
                        outFeatures: 2 * g, ldw: 3 * g)
         Linear.forward(y: kme.pointer, x: edges.table.pointer, weight: km + 2 * g, bias: p.keyMessageBias.pointer(in: params),
                        rows: edges.kinds, inFeatures: g, outFeatures: 2 * g, ldw: 3 * g)
-        for e in 0..<E {
-            let s = Int(graph.edgeSource.pointer[e]), t = Int(graph.edgeTarget.pointer[e])
-            let kind = EdgeEncoder.kind(relation: graph.edgeRelation.pointer[e], sourceType: graph.nodeType.pointer[s],
-                                        targetType: graph.nodeType.pointer[t])
-            let a = kmz.pointer + s * 2 * g, b = kme.pointer + kind * 2 * g
-            let ke = k.pointer + e * g, me = m.pointer + e * g
-            for c in 0..<g {
-                ke[c] = a[c] + b[c]
-                me[c] = a[g + c] + b[g + c]
-            }
+        // edges gather: k_e = kmz[s, :g] + kme[kind, :g], m_e = kmz[s, g:] + kme[kind, g:]; then
+        // attention over incoming edges, per head, each target node one task (it writes its
+        // own agg row and the α of its own incoming edges)
+        let kp = KernelProfile.begin()
+        let st = attentionState(graph: graph, dAgg: nil, dq: nil, dk: nil, dm: nil, dAlpha: nil)
+        Parallel.forRanges(E, grain: max(1, ElementWise.grain / (2 * g)), align: 1, with: st) { raw, lower, upper in
+            GNNLayer.gatherEdges(lower..<upper, raw.load(as: AttentionState.self))
         }
-        // attention over incoming edges, per head
-        agg.pointer.update(repeating: 0, count: N * g)
-        for t in 0..<N {
-            let start = Int(graph.incomingPtr.pointer[t]), end = Int(graph.incomingPtr.pointer[t + 1])
-            if start == end { continue }
-            let qt = q.pointer + t * g, out = agg.pointer + t * g
-            for h in 0..<H {
-                var mx = -Float.infinity
-                for i in start..<end {
-                    let e = Int(graph.incomingOrder.pointer[i])
-                    let ke = k.pointer + e * g + h * dh
-                    var s: Float = 0
-                    for c in 0..<dh { s += qt[h * dh + c] * ke[c] }
-                    s *= scale
-                    alpha.pointer[e * H + h] = s
-                    mx = max(mx, s)
-                }
-                var sum: Float = 0
-                for i in start..<end {
-                    let e = Int(graph.incomingOrder.pointer[i])
-                    let v = expf(alpha.pointer[e * H + h] - mx)
-                    alpha.pointer[e * H + h] = v
-                    sum += v
-                }
-                let inv = 1 / sum
-                for i in start..<end {
-                    let e = Int(graph.incomingOrder.pointer[i])
-                    let a = alpha.pointer[e * H + h] * inv
-                    alpha.pointer[e * H + h] = a
-                    let me = m.pointer + e * g + h * dh
-                    for c in 0..<dh { out[h * dh + c] += a * me[c] }
-                }
-            }
+        Parallel.forRanges(N, grain: 16, align: 1, with: st) { raw, lower, upper in
+            GNNLayer.attendForward(lower..<upper, raw.load(as: AttentionState.self))
         }
+        KernelProfile.end(.graph, kp)
         // output MLP
         Linear.forward(y: o1.pointer, x: agg.pointer, weight: p.o1.pointer(in: params), bias: p.o1Bias.pointer(in: params),
                        rows: N, inFeatures: g, outFeatures: g)
@@ -190,79 +153,56 @@ public final class GNNLayer {
         let g = config.gnnHidden, H = config.gnnHeads, dh = g / H, N = graph.nodes, E = graph.edges
         let scale = 1 / Float(dh).squareRoot()
         guard input != nil else { preconditionFailure("GNNLayer.backward before forward") }
-        for b in s.nodeWide {
-            b.pointer.update(repeating: 0, count: N * g)
-        }
-        s.dz.pointer.update(repeating: 0, count: N * 2 * g)
+        // every other gradient buffer is written whole by its first kernel (overwrite modes)
         s.dkmz.pointer.update(repeating: 0, count: N * 2 * g)
         s.dkme.pointer.update(repeating: 0, count: edges.kinds * 2 * g)
-        s.dk.pointer.update(repeating: 0, count: E * g)
-        s.dm.pointer.update(repeating: 0, count: E * g)
 
         // output MLP, in reverse
         var dOut2 = dOutput
         if dropoutApplied {
-            Dropout.backward(dx: s.dGelu.pointer, dy: dOutput, mask: dropMask.pointer, count: N * g)
+            Dropout.backward(dx: s.dGelu.pointer, dy: dOutput, mask: dropMask.pointer, count: N * g, accumulate: false)
             dOut2 = UnsafePointer(s.dGelu.pointer)
         }
-        GELU.backward(dx: s.dO2.pointer, dy: dOut2, x: o2.pointer, count: N * g)
+        GELU.backward(dx: s.dO2.pointer, dy: dOut2, x: o2.pointer, count: N * g, accumulate: false)
         Linear.backward(dx: s.dRelu.pointer, dWeight: p.o2.gradient(in: grads), dBias: p.o2Bias.gradient(in: grads),
-                        dy: s.dO2.pointer, x: relu.pointer, weight: p.o2.pointer(in: params), rows: N, inFeatures: g, outFeatures: g)
-        ReLU.backward(dx: s.dNormed.pointer, dy: s.dRelu.pointer, x: normed.pointer, count: N * g)
+                        dy: s.dO2.pointer, x: relu.pointer, weight: p.o2.pointer(in: params), rows: N, inFeatures: g, outFeatures: g,
+                        accumulateDx: false)
+        ReLU.backward(dx: s.dNormed.pointer, dy: s.dRelu.pointer, x: normed.pointer, count: N * g, accumulate: false)
         LayerNorm.backward(dx: s.dO1.pointer, dWeight: p.normWeight.gradient(in: grads), dBias: p.normBias.gradient(in: grads),
                            dy: s.dNormed.pointer, x: o1.pointer, mean: mean.pointer, rstd: rstd.pointer,
-                           weight: p.normWeight.pointer(in: params), rows: N, width: g)
+                           weight: p.normWeight.pointer(in: params), rows: N, width: g, accumulate: false)
         Linear.backward(dx: s.dAgg.pointer, dWeight: p.o1.gradient(in: grads), dBias: p.o1Bias.gradient(in: grads),
-                        dy: s.dO1.pointer, x: agg.pointer, weight: p.o1.pointer(in: params), rows: N, inFeatures: g, outFeatures: g)
+                        dy: s.dO1.pointer, x: agg.pointer, weight: p.o1.pointer(in: params), rows: N, inFeatures: g, outFeatures: g,
+                        accumulateDx: false)
 
-        // attention, in reverse: dα = dagg·m, dm = α dagg, dγ = α(dα − Σ α dα), dq += dγ k/√dh, dk = dγ q/√dh
-        for t in 0..<N {
-            let start = Int(graph.incomingPtr.pointer[t]), end = Int(graph.incomingPtr.pointer[t + 1])
-            if start == end { continue }
-            let qt = q.pointer + t * g, dqt = s.dq.pointer + t * g, dAggT = s.dAgg.pointer + t * g
-            for h in 0..<H {
-                var dot: Float = 0
-                for i in start..<end {
-                    let e = Int(graph.incomingOrder.pointer[i])
-                    let a = alpha.pointer[e * H + h]
-                    let me = m.pointer + e * g + h * dh, dme = s.dm.pointer + e * g + h * dh
-                    var da: Float = 0
-                    for c in 0..<dh {
-                        da += dAggT[h * dh + c] * me[c]
-                        dme[c] += a * dAggT[h * dh + c]
-                    }
-                    s.dAlpha.pointer[e * H + h] = da
-                    dot += a * da
-                }
-                for i in start..<end {
-                    let e = Int(graph.incomingOrder.pointer[i])
-                    let dGamma = alpha.pointer[e * H + h] * (s.dAlpha.pointer[e * H + h] - dot) * scale
-                    let ke = k.pointer + e * g + h * dh, dke = s.dk.pointer + e * g + h * dh
-                    for c in 0..<dh {
-                        dqt[h * dh + c] += dGamma * ke[c]
-                        dke[c] += dGamma * qt[h * dh + c]
-                    }
-                }
-            }
+        // attention, in reverse: dα = dagg·m, dm = α dagg, dγ = α(dα − Σ α dα), dq += dγ k/√dh, dk = dγ q/√dh;
+        // each target node is one task: it writes its dq row and the dk, dm, dα of its incoming edges
+        let kp = KernelProfile.begin()
+        let st = attentionState(graph: graph, dAgg: s.dAgg.pointer, dq: s.dq.pointer, dk: s.dk.pointer, dm: s.dm.pointer,
+                                dAlpha: s.dAlpha.pointer)
+        Parallel.forRanges(N, grain: 16, align: 1, with: st) { raw, lower, upper in
+            GNNLayer.attendBackward(lower..<upper, raw.load(as: AttentionState.self))
         }
-        // edges: k_e = kmz[s, :g] + kme[kind, :g]; m_e = kmz[s, g:] + kme[kind, g:]
+        // edges scatter: k_e = kmz[s, :g] + kme[kind, :g]; m_e = kmz[s, g:] + kme[kind, g:]
+        // (sources and kinds repeat across edges: one thread)
         for e in 0..<E {
             let src = Int(graph.edgeSource.pointer[e]), t = Int(graph.edgeTarget.pointer[e])
             let kind = EdgeEncoder.kind(relation: graph.edgeRelation.pointer[e], sourceType: graph.nodeType.pointer[src],
                                         targetType: graph.nodeType.pointer[t])
             let a = s.dkmz.pointer + src * 2 * g, b = s.dkme.pointer + kind * 2 * g
-            let dke = s.dk.pointer + e * g, dme = s.dm.pointer + e * g
-            for c in 0..<g {
-                a[c] += dke[c]; b[c] += dke[c]
-                a[g + c] += dme[c]; b[g + c] += dme[c]
-            }
+            let dke = UnsafePointer(s.dk.pointer + e * g), dme = UnsafePointer(s.dm.pointer + e * g)
+            GraphKernels.accumulate(a, dke, g)
+            GraphKernels.accumulate(b, dke, g)
+            GraphKernels.accumulate(a + g, dme, g)
+            GraphKernels.accumulate(b + g, dme, g)
         }
+        KernelProfile.end(.graph, kp)
         let km = p.keyMessage.pointer(in: params), dkm = p.keyMessage.gradient(in: grads)
         Linear.backward(dx: edges.dTable.pointer, dWeight: dkm.map { $0 + 2 * g }, dBias: p.keyMessageBias.gradient(in: grads),
                         dy: s.dkme.pointer, x: edges.table.pointer, weight: km + 2 * g,
                         rows: edges.kinds, inFeatures: g, outFeatures: 2 * g, ldw: 3 * g)
         Linear.backward(dx: s.dz.pointer, dWeight: dkm, dBias: nil, dy: s.dkmz.pointer, x: z.pointer, weight: km,
-                        rows: N, inFeatures: 2 * g, outFeatures: 2 * g, ldw: 3 * g)
+                        rows: N, inFeatures: 2 * g, outFeatures: 2 * g, ldw: 3 * g, accumulateDx: false)
         Linear.backward(dx: s.dz.pointer, dWeight: p.query.gradient(in: grads), dBias: p.queryBias.gradient(in: grads),
                         dy: s.dq.pointer, x: z.pointer, weight: p.query.pointer(in: params), rows: N, inFeatures: 2 * g, outFeatures: g)
         // z = [x ; U[type]]
@@ -271,6 +211,106 @@ public final class GNNLayer {
             let row = s.dz.pointer + v * 2 * g
             ElementWise.accumulate(dInput + v * g, row, count: g)
             if let dU { ElementWise.accumulate(dU + Int(graph.nodeType.pointer[v]) * g, row + g, count: g) }
+        }
+    }
+
+    /// The pointers the per-edge and per-node loops of one layer read and write.
+    struct AttentionState {
+        let source: UnsafePointer<Int32>, target: UnsafePointer<Int32>, relation: UnsafePointer<Int32>
+        let nodeType: UnsafePointer<Int32>, incomingPtr: UnsafePointer<Int32>, incomingOrder: UnsafePointer<Int32>
+        let kmz: UnsafePointer<Float>, kme: UnsafePointer<Float>
+        let q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
+        let agg: UnsafeMutablePointer<Float>, alpha: UnsafeMutablePointer<Float>
+        let dAgg: UnsafeMutablePointer<Float>?, dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?
+        let dm: UnsafeMutablePointer<Float>?, dAlpha: UnsafeMutablePointer<Float>?
+        let g: Int, heads: Int, headDim: Int
+        let scale: Float
+    }
+
+    func attentionState(graph: GraphBatch, dAgg: UnsafeMutablePointer<Float>?, dq: UnsafeMutablePointer<Float>?,
+                        dk: UnsafeMutablePointer<Float>?, dm: UnsafeMutablePointer<Float>?,
+                        dAlpha: UnsafeMutablePointer<Float>?) -> AttentionState {
+        let g = config.gnnHidden, H = config.gnnHeads
+        return AttentionState(source: graph.edgeSource.pointer, target: graph.edgeTarget.pointer,
+                              relation: graph.edgeRelation.pointer, nodeType: graph.nodeType.pointer,
+                              incomingPtr: graph.incomingPtr.pointer, incomingOrder: graph.incomingOrder.pointer,
+                              kmz: kmz.pointer, kme: kme.pointer, q: q.pointer, k: k.pointer, m: m.pointer,
+                              agg: agg.pointer, alpha: alpha.pointer, dAgg: dAgg, dq: dq, dk: dk, dm: dm, dAlpha: dAlpha,
+                              g: g, heads: H, headDim: g / H, scale: 1 / Float(g / H).squareRoot())
+    }
+
+    /// k_e = kmz[s, :g] + kme[kind, :g], m_e = kmz[s, g:] + kme[kind, g:] for the edges in `range`.
+    static func gatherEdges(_ range: Range<Int>, _ st: AttentionState) {
+        let g = st.g
+        for e in range {
+            let s = Int(st.source[e]), t = Int(st.target[e])
+            let kind = EdgeEncoder.kind(relation: st.relation[e], sourceType: st.nodeType[s], targetType: st.nodeType[t])
+            let a = st.kmz + s * 2 * g, b = st.kme + kind * 2 * g
+            GraphKernels.add(st.k + e * g, a, b, g)
+            GraphKernels.add(st.m + e * g, a + g, b + g, g)
+        }
+    }
+
+    /// α and agg for the target nodes in `range`.
+    static func attendForward(_ range: Range<Int>, _ st: AttentionState) {
+        let g = st.g, H = st.heads, dh = st.headDim
+        for t in range {
+            let start = Int(st.incomingPtr[t]), end = Int(st.incomingPtr[t + 1])
+            let qt = st.q + t * g, out = st.agg + t * g
+            out.update(repeating: 0, count: g)
+            if start == end { continue }
+            for h in 0..<H {
+                var mx = -Float.infinity
+                for i in start..<end {
+                    let e = Int(st.incomingOrder[i])
+                    let s = GraphKernels.dot(qt + h * dh, st.k + e * g + h * dh, dh) * st.scale
+                    st.alpha[e * H + h] = s
+                    mx = max(mx, s)
+                }
+                var sum: Float = 0
+                for i in start..<end {
+                    let e = Int(st.incomingOrder[i])
+                    let v = expf(st.alpha[e * H + h] - mx)
+                    st.alpha[e * H + h] = v
+                    sum += v
+                }
+                let inv = 1 / sum
+                for i in start..<end {
+                    let e = Int(st.incomingOrder[i])
+                    let a = st.alpha[e * H + h] * inv
+                    st.alpha[e * H + h] = a
+                    GraphKernels.axpy(out + h * dh, a, st.m + e * g + h * dh, dh)
+                }
+            }
+        }
+    }
+
+    /// dq of the target nodes in `range` and dk, dm, dα of their incoming edges.
+    static func attendBackward(_ range: Range<Int>, _ st: AttentionState) {
+        let g = st.g, H = st.heads, dh = st.headDim
+        guard let dAgg = st.dAgg, let dq = st.dq, let dk = st.dk, let dm = st.dm, let dAlpha = st.dAlpha else { return }
+        for t in range {
+            let start = Int(st.incomingPtr[t]), end = Int(st.incomingPtr[t + 1])
+            let qt = st.q + t * g, dqt = dq + t * g, dAggT = dAgg + t * g
+            dqt.update(repeating: 0, count: g)
+            if start == end { continue }
+            for h in 0..<H {
+                var dot: Float = 0
+                for i in start..<end {
+                    let e = Int(st.incomingOrder[i])
+                    let a = st.alpha[e * H + h]
+                    let da = GraphKernels.dot(dAggT + h * dh, st.m + e * g + h * dh, dh)
+                    GraphKernels.scale(dm + e * g + h * dh, a, dAggT + h * dh, dh)
+                    dAlpha[e * H + h] = da
+                    dot += a * da
+                }
+                for i in start..<end {
+                    let e = Int(st.incomingOrder[i])
+                    let dGamma = st.alpha[e * H + h] * (dAlpha[e * H + h] - dot) * st.scale
+                    GraphKernels.axpy(dqt + h * dh, dGamma, st.k + e * g + h * dh, dh)
+                    GraphKernels.scale(dk + e * g + h * dh, dGamma, qt + h * dh, dh)
+                }
+            }
         }
     }
 }

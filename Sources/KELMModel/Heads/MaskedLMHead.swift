@@ -27,10 +27,15 @@ public final class MaskedLMHead {
     let densePre: FlatBuffer, denseAct: FlatBuffer
     let normMean: FlatBuffer, normRstd: FlatBuffer
     let transformed: FlatBuffer              // [m, d]
-    /// [m, V] logits at the selected rows.
+    /// [m, V] logits at the selected rows, from `forward` until `backward`, which turns them
+    /// into their gradient in place (no separate probability or gradient matrix is kept).
     public let logits: FlatBuffer
-    let probs: FlatBuffer
-    let dLogits: FlatBuffer, dTransformed: FlatBuffer, dDenseAct: FlatBuffer, dDensePre: FlatBuffer, dSelected: FlatBuffer
+    /// [m, 2] per selected row: max logit and 1/Σ exp(logit − max) (`CrossEntropy.forward`).
+    let rowStats: FlatBuffer
+    /// The scale `logits` were turned into a gradient with (nil: they still hold the logits),
+    /// so that backward may run again after one forward.
+    private var gradientScale: Float? = nil
+    let dTransformed: FlatBuffer, dDenseAct: FlatBuffer, dDensePre: FlatBuffer, dSelected: FlatBuffer
 
     public init(_ p: Parameters, wordEmbeddings: ParameterRef, config c: BertConfig, maxRows: Int, positions: LogitPositions) {
         self.p = p
@@ -47,8 +52,7 @@ public final class MaskedLMHead {
         normRstd = FlatBuffer(count: m)
         transformed = FlatBuffer(count: m * d)
         logits = FlatBuffer(count: m * V)
-        probs = FlatBuffer(count: m * V)
-        dLogits = FlatBuffer(count: m * V)
+        rowStats = FlatBuffer(count: 2 * m)
         dTransformed = FlatBuffer(count: m * d)
         dDenseAct = FlatBuffer(count: m * d)
         dDensePre = FlatBuffer(count: m * d)
@@ -86,8 +90,9 @@ public final class MaskedLMHead {
                           rows: m, width: d, eps: c.layerNormEps)
         Linear.forward(y: logits.pointer, x: transformed.pointer, weight: wordEmbeddings.pointer(in: params),
                        bias: p.bias.pointer(in: params), rows: m, inFeatures: d, outFeatures: V)
-        let (lossSum, correct) = CrossEntropy.forward(probs: probs.pointer, logits: logits.pointer,
-                                                      labels: rowLabels.pointer, rows: m, classes: V)
+        gradientScale = nil
+        let (lossSum, correct) = CrossEntropy.forward(logits: logits.pointer, labels: rowLabels.pointer, rows: m,
+                                                      classes: V, rowStats: rowStats.pointer)
         return (lossSum, labelled, correct)
     }
 
@@ -97,24 +102,39 @@ public final class MaskedLMHead {
     public func backward(dHidden: UnsafeMutablePointer<Float>, scale: Float, params: UnsafeMutablePointer<Float>,
                          headGrads: UnsafeMutablePointer<Float>?, embeddingGrads: UnsafeMutablePointer<Float>?) {
         let c = config, d = c.hiddenSize, V = c.vocabSize, m = selectedRows
-        dLogits.pointer.update(repeating: 0, count: m * V)
-        dTransformed.pointer.update(repeating: 0, count: m * d)
-        dDenseAct.pointer.update(repeating: 0, count: m * d)
-        dDensePre.pointer.update(repeating: 0, count: m * d)
-        dSelected.pointer.update(repeating: 0, count: m * d)
-        CrossEntropy.backward(dLogits: dLogits.pointer, probs: probs.pointer, labels: rowLabels.pointer,
-                              rows: m, classes: V, scale: scale)
+        // scale 0 (nothing labelled anywhere): the head adds nothing
+        if scale == 0 { return }
+        // the logits become their gradient, the bias gradient summed in the same pass; a
+        // repeated backward after one forward reuses (rescales) the gradient already there
+        let dLogits = logits.pointer
+        if let done = gradientScale {
+            if done != scale {
+                typealias State = (g: UnsafeMutablePointer<Float>, ratio: Float)
+                Parallel.forRanges(m * V, grain: ElementWise.grain, with: State(dLogits, scale / done)) { raw, lower, upper in
+                    let s = raw.load(as: State.self)
+                    for i in lower..<upper { s.g[i] *= s.ratio }
+                }
+                gradientScale = scale
+            }
+            if let dBias = p.bias.gradient(in: headGrads) { ColumnSum.add(into: dBias, from: dLogits, rows: m, columns: V) }
+        } else {
+            CrossEntropy.gradientInPlace(logits: dLogits, rowStats: rowStats.pointer, labels: rowLabels.pointer,
+                                         rows: m, classes: V, scale: scale, dBias: p.bias.gradient(in: headGrads))
+            gradientScale = scale
+        }
         Linear.backward(dx: dTransformed.pointer, dWeight: wordEmbeddings.gradient(in: embeddingGrads),
-                        dBias: p.bias.gradient(in: headGrads), dy: dLogits.pointer, x: transformed.pointer,
-                        weight: wordEmbeddings.pointer(in: params), rows: m, inFeatures: d, outFeatures: V)
+                        dBias: nil, dy: dLogits, x: transformed.pointer,
+                        weight: wordEmbeddings.pointer(in: params), rows: m, inFeatures: d, outFeatures: V,
+                        accumulateDx: false)
         LayerNorm.backward(dx: dDenseAct.pointer, dWeight: p.normWeight.gradient(in: headGrads),
                            dBias: p.normBias.gradient(in: headGrads), dy: dTransformed.pointer, x: denseAct.pointer,
                            mean: normMean.pointer, rstd: normRstd.pointer, weight: p.normWeight.pointer(in: params),
-                           rows: m, width: d)
-        GELU.backward(dx: dDensePre.pointer, dy: dDenseAct.pointer, x: densePre.pointer, count: m * d)
+                           rows: m, width: d, accumulate: false)
+        GELU.backward(dx: dDensePre.pointer, dy: dDenseAct.pointer, x: densePre.pointer, count: m * d, accumulate: false)
         Linear.backward(dx: dSelected.pointer, dWeight: p.denseWeight.gradient(in: headGrads),
                         dBias: p.denseBias.gradient(in: headGrads), dy: dDensePre.pointer, x: selected.pointer,
-                        weight: p.denseWeight.pointer(in: params), rows: m, inFeatures: d, outFeatures: d)
+                        weight: p.denseWeight.pointer(in: params), rows: m, inFeatures: d, outFeatures: d,
+                        accumulateDx: false)
         for i in 0..<m {
             ElementWise.accumulate(dHidden + Int(rowIndex.pointer[i]) * d, dSelected.pointer + i * d, count: d)
         }

@@ -19,21 +19,17 @@ public final class BertLayerScratch {
         dQKV = FlatBuffer(count: maxRows * 3 * d)
         dScores = FlatBuffer(count: maxTokens * maxTokens)
         hidden = d
-        ffn = c.ffnSize
-        hiddenWide = [dLn2In, dFfnOut, dH1, dLn1In, dAttnProj, dCtx]
+        dropoutTargets = c.hiddenDropout > 0 ? [dFfnOut, dAttnProj] : []
     }
 
-    private let hidden: Int, ffn: Int
-    private let hiddenWide: [FlatBuffer]
+    private let hidden: Int
+    /// The buffers backward adds into (dropout's input gradients); the others are written
+    /// whole by their first kernel (overwrite mode) and need no zeroing.
+    private let dropoutTargets: [FlatBuffer]
 
-    /// Zeroes the first `rows` rows of every gradient buffer (backward adds into them).
+    /// Zeroes the first `rows` rows of the gradient buffers that backward adds into.
     func zero(rows n: Int) {
-        for b in hiddenWide {
-            b.pointer.update(repeating: 0, count: n * hidden)
-        }
-        dInterAct.pointer.update(repeating: 0, count: n * ffn)
-        dInterPre.pointer.update(repeating: 0, count: n * ffn)
-        dQKV.pointer.update(repeating: 0, count: n * 3 * hidden)
+        for b in dropoutTargets { ElementWise.zero(b.pointer, count: n * hidden) }
     }
 }
 
@@ -190,12 +186,18 @@ public final class BertLayer {
     /// Adds into `dInput` the gradient for `dOutput` (both [B·T, d]) and into the parameter
     /// gradients of the groups that are not frozen (`attentionGrads`, `ffnGrads` nil = frozen).
     /// The reverse of `forward`, step by step.
-    public func backward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
+    /// `dInput` nil: nothing below this layer wants a gradient (the lowest layer under frozen
+    /// embeddings). With attention frozen as well, the pass then stops after the FFN's weight
+    /// gradients: no input gradient of `intermediate.dense` and no attention backward.
+    public func backward(dInput: UnsafeMutablePointer<Float>?, dOutput: UnsafePointer<Float>,
                          batch: TokenBatch, params: UnsafeMutablePointer<Float>,
                          attentionGrads: UnsafeMutablePointer<Float>?, ffnGrads: UnsafeMutablePointer<Float>?,
                          scratch s: BertLayerScratch, progress: BackwardProgress? = nil, profiler: Profiler? = nil) {
         let c = config, d = c.hiddenSize, n = batch.rows, B = batch.batch, T = batch.tokens
         guard let x = input else { preconditionFailure("BertLayer.backward before forward") }
+        // the gradient at h1 feeds the attention block: wanted for its weights or for dInput
+        let wantsH1Gradient = dInput != nil || attentionGrads != nil
+        if !wantsH1Gradient && ffnGrads == nil && activationOverride == nil { return }
         s.zero(rows: n)
 
         profiler?.begin(.ffn)
@@ -203,8 +205,8 @@ public final class BertLayer {
         LayerNorm.backward(dx: s.dLn2In.pointer, dWeight: p.outNormWeight.gradient(in: ffnGrads),
                            dBias: p.outNormBias.gradient(in: ffnGrads), dy: dOutput, x: ln2In.pointer,
                            mean: ln2Mean.pointer, rstd: ln2Rstd.pointer,
-                           weight: p.outNormWeight.pointer(in: params), rows: n, width: d)
-        ElementWise.accumulate(s.dH1.pointer, s.dLn2In.pointer, count: n * d)
+                           weight: p.outNormWeight.pointer(in: params), rows: n, width: d, accumulate: false)
+        ElementWise.copy(s.dH1.pointer, from: s.dLn2In.pointer, count: n * d)
         var dFfn = UnsafePointer(s.dLn2In.pointer)
         if dropoutApplied {
             Dropout.backward(dx: s.dFfnOut.pointer, dy: s.dLn2In.pointer, mask: ffnMask.pointer, count: n * d)
@@ -214,7 +216,8 @@ public final class BertLayer {
         let routed = route != nil && ffnGrads != nil
         Linear.backward(dx: s.dInterAct.pointer, dWeight: routed ? nil : p.outWeight.gradient(in: ffnGrads),
                         dBias: p.outBias.gradient(in: ffnGrads), dy: dFfn, x: interAct.pointer,
-                        weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d)
+                        weight: p.outWeight.pointer(in: params), rows: n, inFeatures: c.ffnSize, outFeatures: d,
+                        accumulateDx: false)
         if routed, let r = route {
             // columns S of output.dense.weight: [d, k] += dFfnᵀ · interAct[:, S]
             r.gather(interAct.pointer, rows: n, width: c.ffnSize)
@@ -227,8 +230,9 @@ public final class BertLayer {
             // flows back through GELU into h1
             o.gradientSink.accumulate(gradient: s.dInterAct.pointer, rows: n, layer: index)
         } else {
-            GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, count: n * c.ffnSize)
-            Linear.backward(dx: s.dH1.pointer, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
+            GELU.backward(dx: s.dInterPre.pointer, dy: s.dInterAct.pointer, x: interPre.pointer, y: interAct.pointer,
+                          count: n * c.ffnSize, accumulate: false)
+            Linear.backward(dx: wantsH1Gradient ? s.dH1.pointer : nil, dWeight: routed ? nil : p.interWeight.gradient(in: ffnGrads),
                             dBias: routed ? nil : p.interBias.gradient(in: ffnGrads), dy: s.dInterPre.pointer, x: h1.pointer,
                             weight: p.interWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: c.ffnSize)
             if routed, let r = route {
@@ -240,14 +244,18 @@ public final class BertLayer {
             }
         }
         progress?.poll()
+        guard wantsH1Gradient else {
+            profiler?.end()
+            return
+        }
 
         profiler?.begin(.attention)
         // h1 = LN(ln1In); ln1In = Dropout(attnProj) + x
         LayerNorm.backward(dx: s.dLn1In.pointer, dWeight: p.attnNormWeight.gradient(in: attentionGrads),
                            dBias: p.attnNormBias.gradient(in: attentionGrads), dy: s.dH1.pointer, x: ln1In.pointer,
                            mean: ln1Mean.pointer, rstd: ln1Rstd.pointer,
-                           weight: p.attnNormWeight.pointer(in: params), rows: n, width: d)
-        ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d)
+                           weight: p.attnNormWeight.pointer(in: params), rows: n, width: d, accumulate: false)
+        if let dInput { ElementWise.accumulate(dInput, s.dLn1In.pointer, count: n * d) }
         var dProj = UnsafePointer(s.dLn1In.pointer)
         if dropoutApplied {
             Dropout.backward(dx: s.dAttnProj.pointer, dy: s.dLn1In.pointer, mask: attnMask.pointer, count: n * d)
@@ -256,12 +264,13 @@ public final class BertLayer {
         // attnProj = W_o · ctx + b_o; ctx = Attention(qkv); qkv = W_qkv · x + b_qkv
         Linear.backward(dx: s.dCtx.pointer, dWeight: p.attnOutWeight.gradient(in: attentionGrads),
                         dBias: p.attnOutBias.gradient(in: attentionGrads), dy: dProj, x: ctx.pointer,
-                        weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d)
+                        weight: p.attnOutWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: d,
+                        accumulateDx: false)
         progress?.poll()
         SelfAttention.backward(dqkv: s.dQKV.pointer, scratch: s.dScores.pointer, dctx: s.dCtx.pointer,
                                qkv: qkv.pointer, probs: probs.pointer,
                                dropout: attentionDropoutApplied ? (UnsafePointer(probsMask.pointer), probsDropped.pointer) : nil,
-                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim)
+                               batch: B, tokens: T, heads: c.numHeads, headDim: c.headDim, accumulate: false)
         Linear.backward(dx: dInput, dWeight: p.qkvWeight.gradient(in: attentionGrads),
                         dBias: p.qkvBias.gradient(in: attentionGrads), dy: s.dQKV.pointer, x: x,
                         weight: p.qkvWeight.pointer(in: params), rows: n, inFeatures: d, outFeatures: 3 * d)

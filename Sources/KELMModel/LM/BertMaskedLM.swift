@@ -101,9 +101,12 @@ public final class BertMaskedLM {
         profiler?.begin(.heads)
         head.backward(dHidden: dOut, scale: scale, params: params, headGrads: sinks.heads,
                       embeddingGrads: sinks.embeddings)
-        for layer in layers.reversed() {
-            dIn.update(repeating: 0, count: n * d)
-            layer.backward(dInput: dIn, dOutput: dOut, batch: batch, params: params,
+        // the lowest layer's input gradient only feeds the embeddings
+        for (i, layer) in layers.enumerated().reversed() {
+            let wanted = i > 0 ? (sinks.attention != nil || sinks.ffn != nil || sinks.embeddings != nil)
+                               : sinks.embeddings != nil
+            if wanted { dIn.update(repeating: 0, count: n * d) }
+            layer.backward(dInput: wanted ? dIn : nil, dOutput: dOut, batch: batch, params: params,
                            attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: scratch, profiler: profiler)
             swap(&dOut, &dIn)
         }

@@ -1,14 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
-
 /// Multi-head scaled dot-product self-attention with a key padding mask, as BERT computes it.
 ///
 /// The projections are stored side by side, `qkv: [B·T, 3d]` = query | key | value, with
 /// `d = heads · headDim`; one head is a column slice, passed to `sgemm` with row stride 3d,
 /// so no head is ever copied.
+///
+/// The (segment, head) pairs are independent: they are handed out to the compute threads one
+/// pair at a time, each running its small products with single-threaded OpenBLAS and its
+/// softmax eight lanes at a time.
 public enum SelfAttention {
     /// ctx[B·T, d] = concat_h (softmax(Q_h K_hᵀ/√headDim, keys masked) ⊙ dropMask) V_h
     /// - Parameters:
@@ -22,91 +20,170 @@ public enum SelfAttention {
         qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>,
         batch: Int, tokens: Int, heads: Int, headDim: Int
     ) {
-        let d = heads * headDim, ld = 3 * d, T = tokens
-        let scale = 1 / Float(headDim).squareRoot()
-        for b in 0..<batch {
-            let rows = qkv + b * T * ld
-            let mask = keyMask + b * T
-            for h in 0..<heads {
-                let p = probs + (b * heads + h) * T * T
-                sgemm(.none, .transposed, m: T, n: T, k: headDim, alpha: scale,
-                      a: rows + h * headDim, lda: ld, b: rows + d + h * headDim, ldb: ld,
-                      beta: 0, c: p, ldc: T)
-                for i in 0..<T {
-                    let row = p + i * T
-                    var mx = -Float.infinity
-                    for j in 0..<T where mask[j] != 0 { mx = max(mx, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<T {
-                        if mask[j] != 0 {
-                            let e = expf(row[j] - mx)
-                            row[j] = e
-                            sum += e
-                        } else {
-                            row[j] = 0
-                        }
-                    }
-                    let inv = sum > 0 ? 1 / sum : 0
-                    for j in 0..<T { row[j] *= inv }
-                }
-                var used = UnsafePointer(p)
-                if let dropout {
-                    let o = (b * heads + h) * T * T
-                    Dropout.forward(y: dropout.dropped + o, x: p, mask: dropout.mask + o, count: T * T)
-                    used = UnsafePointer(dropout.dropped + o)
-                }
-                sgemm(.none, .none, m: T, n: headDim, k: T,
-                      a: used, lda: T, b: rows + 2 * d + h * headDim, ldb: ld,
-                      beta: 0, c: ctx + b * T * d + h * headDim, ldc: d)
-            }
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.attention, kp) }
+        typealias State = (ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+                           dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+                           qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>, tokens: Int, heads: Int, headDim: Int)
+        Parallel.run(chunks: batch * heads, with: State(ctx, probs, dropout, qkv, keyMask, tokens, heads, headDim)) { raw, pair, _ in
+            let s = raw.load(as: State.self)
+            SelfAttention.forwardPair(pair, ctx: s.ctx, probs: s.probs, dropout: s.dropout, qkv: s.qkv, keyMask: s.keyMask,
+                                      tokens: s.tokens, heads: s.heads, headDim: s.headDim)
         }
     }
 
-    /// Adds the gradient with respect to `qkv` into `dqkv` ([B·T, 3d]).
-    /// `scratch` holds T·T floats; `dropout` is what forward was given.
+    /// One (segment, head) pair of `forward`.
+    static func forwardPair(
+        _ pair: Int, ctx: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+        qkv: UnsafePointer<Float>, keyMask: UnsafePointer<Int32>, tokens: Int, heads: Int, headDim: Int
+    ) {
+        let d = heads * headDim, ld = 3 * d, T = tokens
+        let scale = 1 / Float(headDim).squareRoot()
+        let b = pair / heads, h = pair % heads
+        let rows = qkv + b * T * ld
+        let mask = keyMask + b * T
+        let p = probs + (b * heads + h) * T * T
+        sgemm(.none, .transposed, m: T, n: T, k: headDim, alpha: scale,
+              a: rows + h * headDim, lda: ld, b: rows + d + h * headDim, ldb: ld,
+              beta: 0, c: p, ldc: T)
+        for i in 0..<T { maskedSoftmax(p + i * T, mask, T) }
+        var used = UnsafePointer(p)
+        if let dropout {
+            let o = (b * heads + h) * T * T
+            Dropout.forward(y: dropout.dropped + o, x: p, mask: dropout.mask + o, count: T * T)
+            used = UnsafePointer(dropout.dropped + o)
+        }
+        sgemm(.none, .none, m: T, n: headDim, k: T,
+              a: used, lda: T, b: rows + 2 * d + h * headDim, ldb: ld,
+              beta: 0, c: ctx + b * T * d + h * headDim, ldc: d)
+    }
+
+    /// row ← softmax(row) over the keys with mask ≠ 0; masked keys get 0 (a row with no key
+    /// left is all 0).
+    @inline(__always)
+    static func maskedSoftmax(_ row: UnsafeMutablePointer<Float>, _ mask: UnsafePointer<Int32>, _ T: Int) {
+        let zero = SIMD8<Int32>()
+        var mxV = VectorMath.V(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= T {
+            let keep = UnsafeRawPointer(mask + j).loadUnaligned(as: SIMD8<Int32>.self) .!= zero
+            let v = VectorMath.load(row + j)
+            mxV.replace(with: v, where: keep .& (v .> mxV))
+            j += 8
+        }
+        var mx = VectorMath.max(mxV)
+        while j < T {
+            if mask[j] != 0 { mx = max(mx, row[j]) }
+            j += 1
+        }
+        let m = VectorMath.V(repeating: mx)
+        var acc = VectorMath.V()
+        j = 0
+        while j + 8 <= T {
+            let keep = UnsafeRawPointer(mask + j).loadUnaligned(as: SIMD8<Int32>.self) .!= zero
+            let e = VectorMath.exp(VectorMath.load(row + j) - m).replacing(with: 0, where: .!keep)
+            VectorMath.store(e, row + j)
+            acc += e
+            j += 8
+        }
+        var sum = VectorMath.sum(acc)
+        while j < T {
+            if mask[j] != 0 {
+                let e = VectorMath.exp(row[j] - mx)
+                row[j] = e
+                sum += e
+            } else {
+                row[j] = 0
+            }
+            j += 1
+        }
+        let inv: Float = sum > 0 ? 1 / sum : 0
+        j = 0
+        while j + 8 <= T { VectorMath.store(VectorMath.load(row + j) * inv, row + j); j += 8 }
+        while j < T { row[j] *= inv; j += 1 }
+    }
+
+    /// Adds the gradient with respect to `qkv` into `dqkv` ([B·T, 3d]), or with `accumulate`
+    /// false writes it there (every element of the first B·T rows is written once; no zeroing
+    /// needed). `scratch` holds T·T floats (with several compute threads each thread uses its
+    /// own, from `Parallel.scratch`); `dropout` is what forward was given.
     public static func backward(
         dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
         dctx: UnsafePointer<Float>,
         qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
         dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
-        batch: Int, tokens: Int, heads: Int, headDim: Int
+        batch: Int, tokens: Int, heads: Int, headDim: Int, accumulate: Bool = true
+    ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.attention, kp) }
+        let T = tokens
+        let parallel = Parallel.threads > 1 && !Parallel.isActive && batch * heads > 1
+        let scratches = parallel ? Parallel.scratch(Parallel.threads * T * T) : scratch
+        typealias State = (dqkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, perThread: Int,
+                           dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                           dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+                           tokens: Int, heads: Int, headDim: Int, accumulate: Bool)
+        let state = State(dqkv, scratches, parallel ? T * T : 0, dctx, qkv, probs, dropout, tokens, heads, headDim, accumulate)
+        Parallel.run(chunks: batch * heads, with: state) { raw, pair, thread in
+            let s = raw.load(as: State.self)
+            SelfAttention.backwardPair(pair, dqkv: s.dqkv, work: s.scratch + thread * s.perThread, dctx: s.dctx, qkv: s.qkv,
+                                       probs: s.probs, dropout: s.dropout, tokens: s.tokens, heads: s.heads,
+                                       headDim: s.headDim, accumulate: s.accumulate)
+        }
+    }
+
+    /// One (segment, head) pair of `backward`; `work` holds T·T floats.
+    static func backwardPair(
+        _ pair: Int, dqkv: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>,
+        dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dropout: (mask: UnsafePointer<Float>, dropped: UnsafeMutablePointer<Float>)?,
+        tokens: Int, heads: Int, headDim: Int, accumulate: Bool
     ) {
         let d = heads * headDim, ld = 3 * d, T = tokens
         let scale = 1 / Float(headDim).squareRoot()
-        for b in 0..<batch {
-            let rows = qkv + b * T * ld
-            let drows = dqkv + b * T * ld
-            let dc = dctx + b * T * d
-            for h in 0..<heads {
-                let o = (b * heads + h) * T * T
-                let p = probs + o
-                let used = UnsafePointer(dropout?.dropped ?? UnsafeMutablePointer(mutating: probs)) + o
-                // dPd = dctx_h · V_hᵀ ; dV_h += Pdᵀ · dctx_h
-                sgemm(.none, .transposed, m: T, n: T, k: headDim,
-                      a: dc + h * headDim, lda: d, b: rows + 2 * d + h * headDim, ldb: ld,
-                      beta: 0, c: scratch, ldc: T)
-                sgemm(.transposed, .none, m: T, n: headDim, k: T,
-                      a: used, lda: T, b: dc + h * headDim, ldb: d,
-                      beta: 1, c: drows + 2 * d + h * headDim, ldc: ld)
-                if let dropout {
-                    let m = dropout.mask + o
-                    for i in 0..<(T * T) { scratch[i] *= m[i] }
-                }
-                // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
-                for i in 0..<T {
-                    let pr = p + i * T, gr = scratch + i * T
-                    var dot: Float = 0
-                    for j in 0..<T { dot += pr[j] * gr[j] }
-                    for j in 0..<T { gr[j] = pr[j] * (gr[j] - dot) * scale }
-                }
-                // dQ_h += dS · K_h ; dK_h += dSᵀ · Q_h
-                sgemm(.none, .none, m: T, n: headDim, k: T,
-                      a: scratch, lda: T, b: rows + d + h * headDim, ldb: ld,
-                      beta: 1, c: drows + h * headDim, ldc: ld)
-                sgemm(.transposed, .none, m: T, n: headDim, k: T,
-                      a: scratch, lda: T, b: rows + h * headDim, ldb: ld,
-                      beta: 1, c: drows + d + h * headDim, ldc: ld)
-            }
+        let beta: Float = accumulate ? 1 : 0
+        let b = pair / heads, h = pair % heads
+        let rows = qkv + b * T * ld
+        let drows = dqkv + b * T * ld
+        let dc = dctx + b * T * d
+        let o = (b * heads + h) * T * T
+        let p = probs + o
+        let used = UnsafePointer(dropout?.dropped ?? UnsafeMutablePointer(mutating: probs)) + o
+        // dPd = dctx_h · V_hᵀ ; dV_h += Pdᵀ · dctx_h
+        sgemm(.none, .transposed, m: T, n: T, k: headDim,
+              a: dc + h * headDim, lda: d, b: rows + 2 * d + h * headDim, ldb: ld,
+              beta: 0, c: work, ldc: T)
+        sgemm(.transposed, .none, m: T, n: headDim, k: T,
+              a: used, lda: T, b: dc + h * headDim, ldb: d,
+              beta: beta, c: drows + 2 * d + h * headDim, ldc: ld)
+        if let dropout {
+            let m = dropout.mask + o
+            var i = 0
+            while i + 8 <= T * T { VectorMath.store(VectorMath.load(work + i) * VectorMath.load(m + i), work + i); i += 8 }
+            while i < T * T { work[i] *= m[i]; i += 1 }
         }
+        // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+        for i in 0..<T {
+            let pr = p + i * T, gr = work + i * T
+            var acc = VectorMath.V()
+            var j = 0
+            while j + 8 <= T { acc += VectorMath.load(pr + j) * VectorMath.load(gr + j); j += 8 }
+            var dot = VectorMath.sum(acc)
+            while j < T { dot += pr[j] * gr[j]; j += 1 }
+            j = 0
+            while j + 8 <= T {
+                VectorMath.store(VectorMath.load(pr + j) * (VectorMath.load(gr + j) - dot) * scale, gr + j)
+                j += 8
+            }
+            while j < T { gr[j] = pr[j] * (gr[j] - dot) * scale; j += 1 }
+        }
+        // dQ_h += dS · K_h ; dK_h += dSᵀ · Q_h
+        sgemm(.none, .none, m: T, n: headDim, k: T,
+              a: work, lda: T, b: rows + d + h * headDim, ldb: ld,
+              beta: beta, c: drows + h * headDim, ldc: ld)
+        sgemm(.transposed, .none, m: T, n: headDim, k: T,
+              a: work, lda: T, b: rows + h * headDim, ldb: ld,
+              beta: beta, c: drows + d + h * headDim, ldc: ld)
     }
 }

@@ -22,6 +22,26 @@ public struct BenchmarkResult: Codable, Sendable {
     public var phase_fraction: [String: Double]
     public var sgemm_shapes: [SgemmPeak.Measurement]
     public var final_loss: Double
+    /// `bench model`: the batch's graph (nodes, edges, link-prediction positives) and the step
+    /// counted as the model is written (key, message and edge encoder per edge, FusionFlopCount).
+    public var graph_nodes: Int? = nil
+    public var graph_edges: Int? = nil
+    public var link_positives: Int? = nil
+    public var gflop_per_step_model_defined: Double? = nil
+    /// With `--kernels`: seconds per step in each kernel (outermost calls; "unattributed" is
+    /// the rest of the step: copies and loops in the model code) and its share of the step.
+    public var kernel_seconds: [String: Double]? = nil
+    public var kernel_fraction: [String: Double]? = nil
+    /// With `--kernels`: every sgemm shape of the step (outermost calls).
+    public var sgemm_calls: [SgemmCall]? = nil
+
+    public struct SgemmCall: Codable, Sendable {
+        public var layout: String
+        public var m: Int, n: Int, k: Int
+        public var calls_per_step: Double
+        public var seconds_per_step: Double
+        public var gflops: Double
+    }
 }
 
 /// The timing loop shared by the benchmarks: warm-up steps, timed steps, per-phase times,
@@ -29,6 +49,8 @@ public struct BenchmarkResult: Codable, Sendable {
 struct BenchmarkLoop {
     var warmupSteps: Int
     var steps: Int
+    /// Time every kernel too (`KernelProfile`).
+    var profileKernels = false
     let profiler = Profiler()
 
     /// Runs `step` (which returns the step's loss) warm-up + timed times; returns the timed
@@ -38,7 +60,10 @@ struct BenchmarkLoop {
         times.reserveCapacity(steps)
         var lastLoss = 0.0
         for i in 0..<(warmupSteps + steps) {
-            if i == warmupSteps { profiler.reset() }
+            if i == warmupSteps {
+                profiler.reset()
+                if profileKernels { KernelProfile.setEnabled(true) }
+            }
             let start = Profiler.now()
             lastLoss = step()
             let seconds = Double(Profiler.now() - start) * 1e-9
@@ -47,6 +72,7 @@ struct BenchmarkLoop {
                 progress("step \(i - warmupSteps + 1)/\(steps): \(String(format: "%.3f", seconds)) s, loss \(String(format: "%.4f", lastLoss))")
             }
         }
+        KernelProfile.stop()
         return (times, lastLoss)
     }
 
@@ -68,12 +94,32 @@ struct BenchmarkLoop {
         let rest = max(0, mean - phaseSeconds.values.reduce(0, +))
         phaseSeconds[StepPhase.other.name] = rest
         phaseFraction[StepPhase.other.name] = rest / mean
+        var kernelSeconds: [String: Double]? = nil, kernelFraction: [String: Double]? = nil
+        var sgemmCalls: [BenchmarkResult.SgemmCall]? = nil
+        if profileKernels {
+            let n = Double(times.count)
+            var ks: [String: Double] = [:], kf: [String: Double] = [:]
+            for k in KernelProfile.Kernel.allCases where KernelProfile.calls[k.rawValue] > 0 {
+                ks[k.name] = KernelProfile.seconds(k) / n
+                kf[k.name] = KernelProfile.seconds(k) / n / mean
+            }
+            let unattributed = max(0, mean - ks.values.reduce(0, +))
+            ks["unattributed"] = unattributed
+            kf["unattributed"] = unattributed / mean
+            kernelSeconds = ks
+            kernelFraction = kf
+            sgemmCalls = KernelProfile.sgemmShapes.sorted { $0.nanoseconds > $1.nanoseconds }.map {
+                BenchmarkResult.SgemmCall(layout: $0.layout, m: $0.m, n: $0.n, k: $0.k, calls_per_step: Double($0.calls) / n,
+                                          seconds_per_step: Double($0.nanoseconds) * 1e-9 / n, gflops: $0.gflops)
+            }
+        }
         return BenchmarkResult(benchmark: benchmark, tokens_per_s: Double(tokensPerStep) / median, sec_per_step: median,
                                gflops: gflops, sgemm_peak_gflops: peak.combinedGflops,
                                fraction_of_peak: gflops / peak.combinedGflops, gflop_per_step: flops * 1e-9,
                                threads: threads, batch: batch, tokens: tokens, logit_rows: logitRows,
                                openblas_core: OpenBLAS.coreName, phase_seconds: phaseSeconds,
-                               phase_fraction: phaseFraction, sgemm_shapes: peak.measurements, final_loss: lastLoss)
+                               phase_fraction: phaseFraction, sgemm_shapes: peak.measurements, final_loss: lastLoss,
+                               kernel_seconds: kernelSeconds, kernel_fraction: kernelFraction, sgemm_calls: sgemmCalls)
     }
 
     /// The LM's weight shapes on B·T rows and their FLOP share per layer: 4 d² (q, k, v, out), d·d_ff, d_ff·d.

@@ -11,7 +11,10 @@ public struct LMBenchmark {
         public var tokens = 128
         public var maskFraction = 0.15
         public var allPositions = false
+        /// Compute threads (`OpenBLAS.setThreads`).
         public var threads = 1
+        /// Also time every kernel (`KernelProfile`).
+        public var profileKernels = false
         public var warmupSteps = 3
         public var steps = 15
         public var seed: UInt64 = 0
@@ -63,15 +66,15 @@ public struct LMBenchmark {
         let optimizer = AdamW(table: model.store.table)
         let rates = [Float](repeating: 1e-4, count: model.store.table.entries.count)
         let mode = ForwardMode(dropout: false, seed: o.seed)
-        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps)
+        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps, profileKernels: o.profileKernels)
         let profiler = loop.profiler
         let (times, lastLoss) = loop.run(progress: progress) {
             let out = model.forward(batch, mode: mode, profiler: profiler)
             model.backward(batch, scale: Float(1 / Double(max(out.count, 1))),
                            sinks: .all(model.store.grads.pointer), profiler: profiler)
             profiler.begin(.optimizer)
-            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates)
-            model.store.zeroGrads()
+            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates,
+                             zeroGradients: true)
             profiler.end()
             return out.meanLoss
         }

@@ -11,7 +11,10 @@ public struct ModelBenchmark {
         public var tokens = 128
         public var nodesPerGraph = 64
         public var entities = 5000
+        /// Compute threads (`OpenBLAS.setThreads`).
         public var threads = 1
+        /// Also time every kernel (`KernelProfile`).
+        public var profileKernels = false
         public var warmupSteps = 3
         public var steps = 15
         public var seed: UInt64 = 0
@@ -42,7 +45,7 @@ public struct ModelBenchmark {
         let optimizer = AdamW(table: model.store.table)
         let rates = [Float](repeating: 1e-4, count: model.store.table.entries.count)
         let mode = ForwardMode(dropout: false, seed: o.seed)
-        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps)
+        let loop = BenchmarkLoop(warmupSteps: o.warmupSteps, steps: o.steps, profileKernels: o.profileKernels)
         let profiler = loop.profiler
         let (times, lastLoss) = loop.run(progress: progress) {
             let out = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode, profiler: profiler)
@@ -50,8 +53,8 @@ public struct ModelBenchmark {
             model.backward(text: text, graph: graph, links: links, normalization: norm,
                            sinks: .all(model.store.grads.pointer), profiler: profiler)
             profiler.begin(.optimizer)
-            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates)
-            model.store.zeroGrads()
+            optimizer.update(params: model.store.values, grads: model.store.grads, learningRates: rates,
+                             zeroGradients: true)
             profiler.end()
             return norm.total(mlmSum: out.mlmLossSum, lpSum: out.lpLossSum)
         }
@@ -59,8 +62,13 @@ public struct ModelBenchmark {
         let flops = FusionFlopCount(config: c, batch: o.batch, tokens: o.tokens, logitRows: rows,
                                     nodes: graph.nodes, edges: graph.edges, positives: links.count)
         let (shapes, weights) = BenchmarkLoop.lmShapes(rows: o.batch * o.tokens, hidden: c.bert.hiddenSize, ffn: c.bert.ffnSize)
-        return loop.result(benchmark: "model", times: times, lastLoss: lastLoss, flops: flops.total,
-                           tokensPerStep: o.batch * o.tokens, shapes: shapes, weights: weights, threads: o.threads,
-                           batch: o.batch, tokens: o.tokens, logitRows: rows)
+        var result = loop.result(benchmark: "model", times: times, lastLoss: lastLoss, flops: flops.total,
+                                 tokensPerStep: o.batch * o.tokens, shapes: shapes, weights: weights, threads: o.threads,
+                                 batch: o.batch, tokens: o.tokens, logitRows: rows)
+        result.graph_nodes = graph.nodes
+        result.graph_edges = graph.edges
+        result.link_positives = links.count
+        result.gflop_per_step_model_defined = flops.modelDefined * 1e-9
+        return result
     }
 }

@@ -229,8 +229,8 @@ public final class Evaluator {
     }
 
     /// Cross-entropy and arg-max hits at the masked rows the MLM head computed logits for, over
-    /// all of them and over those inside mentions (the formula of `CrossEntropy.forward`, so the
-    /// overall sum equals the model's `mlmLossSum`).
+    /// all of them and over those inside mentions (`CrossEntropy.rowLoss`, the formula of
+    /// `CrossEntropy.forward`, so the overall sum equals the model's `mlmLossSum`).
     static func maskedTokenSums(head: MaskedLMHead, labels: UnsafePointer<Int32>, mentionMask: UnsafePointer<Int32>,
                                 vocabulary V: Int) -> [Double] {
         var sums = [Double](repeating: 0, count: Sum.allCases.count)
@@ -238,13 +238,8 @@ public final class Evaluator {
             let row = head.row(i)
             let label = Int(labels[row])
             guard label >= 0 else { continue }
-            let z = UnsafePointer(head.logits.pointer) + i * V
-            var mx = -Float.infinity, arg = 0
-            for c in 0..<V where z[c] > mx { mx = z[c]; arg = c }
-            var sum = 0.0
-            for c in 0..<V { sum += Double(expf(z[c] - mx)) }
-            let loss = Foundation.log(sum) - Double(z[label] - mx)
-            let hit = arg == label ? 1.0 : 0.0
+            let (loss, isHit) = CrossEntropy.rowLoss(UnsafePointer(head.logits.pointer) + i * V, classes: V, label: label)
+            let hit = isHit ? 1.0 : 0.0
             sums[Sum.loss.rawValue] += loss
             sums[Sum.count.rawValue] += 1
             sums[Sum.correct.rawValue] += hit
