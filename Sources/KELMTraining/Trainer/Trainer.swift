@@ -116,11 +116,11 @@ public final class Trainer {
     /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
     /// `log` hears start-up progress (the memory fill takes a while on large KGs).
     /// `sharedMemory`, when given, provides storage for M shared by the ranks of a node
-    /// (one copy per node, DESIGN §4): called with the float count, it returns the storage and
-    /// how the node's ranks coordinate writes.
+    /// (one copy per node, DESIGN §4): called with M's byte count (at `memory.dtype`), it
+    /// returns the storage and how the node's ranks coordinate writes.
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
                 fillMemory: Bool = true, log: (String) -> Void = { _ in },
-                sharedMemory: ((Int) throws -> (UnsafeMutablePointer<Float>, MemorySharing)?)? = nil) throws {
+                sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)? = nil) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
@@ -209,11 +209,14 @@ public final class Trainer {
             FusionBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
-        if let shared = try sharedMemory?(data.entityCount * c.bert.hiddenSize) {
-            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, shared: shared.0, sharing: shared.1)
-            notes.append("the entity memory is shared by the ranks of each node: one copy of \(data.entityCount * c.bert.hiddenSize * 4 / 1_048_576) MiB per node")
+        let memoryDType = config.memory.dtype.storage
+        let memoryBytes = EntityContextMemory.bytes(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType)
+        if let shared = try sharedMemory?(memoryBytes) {
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType,
+                                         shared: shared.0, sharing: shared.1)
+            notes.append("the entity memory (\(memoryDType.rawValue)) is shared by the ranks of each node: one copy of \(memoryBytes / 1_048_576) MiB per node")
         } else {
-            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType)
         }
         descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
                                                 batch: 32, tokens: config.memory.descriptionTokens)
@@ -269,7 +272,7 @@ public final class Trainer {
         let progress = ReductionProgress(reducer, stageIndex)
         for (a, b) in batches.enumerated() {
             let t0 = Profiler.now()
-            let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.values.pointer, mode: mode)
+            let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.rows, mode: mode)
             let t1 = Profiler.now()
             if a == A - 1 { reducer.beginStep() }
             model.backward(text: b.text, graph: b.graph, links: b.links, normalization: norm, sinks: sinks,
@@ -351,7 +354,7 @@ public final class Trainer {
             worldSize: collective.size, configJSON: try config.canonicalJSON(), table: model.store.table,
             params: model.store.values, expAvg: optimizer.expAvg, expAvgSq: optimizer.expAvgSq,
             optimizerStep: optimizer.step, lrPretrained: config.train.lrPretrained, lrNew: config.train.lrNew,
-            memory: (memory.values, memory.entityCount, memory.width))
+            memory: (memory.storage, memory.entityCount, memory.width))
         c.memoryState = Checkpoint.MemoryState(refreshCount: memorySchedule.refreshCount,
                                                nextRefreshStep: memorySchedule.nextRefreshStep,
                                                nextBlock: memorySchedule.nextBlock, momentum: config.memory.momentum)
@@ -425,7 +428,7 @@ public final class Trainer {
             let keep = r < mine * T && saved[r] >= 0 && (!mentionsOnly || batch.mentionMask.pointer[r] != 0)
             text.labels.pointer[r] = keep ? saved[r] : -100
         }
-        let scores = attribution.attribute(text: text, graph: batch.graph, links: batch.links, memory: memory.values.pointer,
+        let scores = attribution.attribute(text: text, graph: batch.graph, links: batch.links, memory: memory.rows,
                                            samples: mine, globalCount: Int(mentionsOnly ? counts[0] : counts[1]),
                                            steps: config.routing.igSteps, mode: config.routing.igMode == .joint ? .joint : .perLayer)
         for r in 0..<text.rows { text.labels.pointer[r] = saved[r] }
