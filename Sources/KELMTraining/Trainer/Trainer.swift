@@ -46,6 +46,11 @@ public struct StepMetrics: Codable, Sendable {
     public var skipped: Bool
     /// Milliseconds spent on knowledge-path attribution at this step (absent when it did not run).
     public var attribution_ms: Double?
+    /// The entity-memory refresh at the start of this step (absent when none ran): its
+    /// milliseconds, the entities it covered and their rate.
+    public var memory_refresh_ms: Double?
+    public var memory_refreshed_entities: Int?
+    public var memory_entities_per_s: Double?
 }
 
 /// The data-parallel trainer (DESIGN §3, §5, §6): every rank holds a replica of the fusion
@@ -252,7 +257,12 @@ public final class Trainer {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
         Self.debugStall(rank: rank, step: g)
-        if memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
+        var refresh: (ms: Double, entities: Int)? = nil
+        if memorySchedule.isDue(step: g) {
+            let t = Profiler.now()
+            let covered = try guarded("entity-memory refresh") { try refreshMemory() }
+            refresh = (Double(Profiler.now() - t) * 1e-6, covered)
+        }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
         if paths != nil && g % max(1, config.routing.interval) == 0 { try guarded("knowledge-path attribution") { try selectPaths() } }
@@ -344,7 +354,9 @@ public final class Trainer {
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
                            bytes_allreduced: reducer.denseBytes + sparseBytes + (paths?.packed.count ?? 0) * 4,
                            bytes_dense_equivalent: model.store.table.count * 4,
-                           skipped: skipped, attribution_ms: attributionMs)
+                           skipped: skipped, attribution_ms: attributionMs, memory_refresh_ms: refresh?.ms,
+                           memory_refreshed_entities: refresh?.entities,
+                           memory_entities_per_s: refresh.map { $0.ms > 0 ? Double($0.entities) / ($0.ms * 1e-3) : 0 })
     }
 
     /// Everything a checkpoint holds at this step boundary.
@@ -448,8 +460,10 @@ public final class Trainer {
         attributionMs = Double(Profiler.now() - start) * 1e-6
     }
 
-    /// A scheduled refresh of the entity memory (full, or the next rolling block).
-    public func refreshMemory() throws {
+    /// A scheduled refresh of the entity memory (full, or the next rolling block). Returns the
+    /// number of entities it covered.
+    @discardableResult
+    public func refreshMemory() throws -> Int {
         let coverage: EntityContextMemory.Coverage = config.memory.refresh == .full
             ? .full : .rolling(block: config.memory.blockEntities)
         let (entities, next) = EntityContextMemory.covered(coverage, candidates: memoryCandidates, next: memorySchedule.nextBlock)
@@ -457,6 +471,7 @@ public final class Trainer {
                            source: data, params: model.store.values.pointer, collective: collective)
         memorySchedule.nextBlock = next
         memorySchedule.recordRefresh(at: step)
+        return entities.count
     }
 
     /// Adds every rank's word-embedding gradient rows (in rank order, the same on every rank)
