@@ -1,5 +1,6 @@
 import Foundation
 import KELMHDF5
+import KELMModel
 import KELMNumerics
 
 /// The checkpoint files of DESIGN §7: `DIR/checkpoints/ckpt-<step, 8 digits>.h5`, written by
@@ -70,8 +71,9 @@ public enum Checkpoint {
         public var optimizerStep: Int
         public var lrPretrained: Double
         public var lrNew: Double
-        /// The entity memory [|E|, d], if any, and its schedule state.
-        public var memory: (values: FlatBuffer, entities: Int, width: Int)?
+        /// The entity memory [|E|, d], if any (stored in its own dtype, float32 or float16), and
+        /// its schedule state.
+        public var memory: (values: EntityMemoryStorage, entities: Int, width: Int)?
         public var memoryState = MemoryState()
         /// Knowledge-path routing: per routed layer its selected neurons, their scores and the
         /// per-neuron Adam step counts.
@@ -79,7 +81,7 @@ public enum Checkpoint {
 
         public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
                     params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
-                    lrPretrained: Double, lrNew: Double, memory: (values: FlatBuffer, entities: Int, width: Int)?) {
+                    lrPretrained: Double, lrNew: Double, memory: (values: EntityMemoryStorage, entities: Int, width: Int)?) {
             self.step = step
             self.epoch = epoch
             self.samplesSeen = samplesSeen
@@ -93,6 +95,19 @@ public enum Checkpoint {
             self.lrPretrained = lrPretrained
             self.lrNew = lrNew
             self.memory = memory
+        }
+    }
+
+    /// A float tensor to save, in its stored type.
+    enum SavedValues {
+        case float32(UnsafeBufferPointer<Float>)
+        case float16(UnsafeBufferPointer<Float16>)
+
+        var bytes: UnsafeRawBufferPointer {
+            switch self {
+            case .float32(let v): return UnsafeRawBufferPointer(v)
+            case .float16(let v): return UnsafeRawBufferPointer(v)
+            }
         }
     }
 
@@ -123,11 +138,11 @@ public enum Checkpoint {
                 worldSize: c.worldSize, config: c.configJSON, kelmVersion: version)))
             // The float tensors (almost all of the bytes): their checksums are computed on another
             // thread while this one writes them, and set as attributes afterwards.
-            var tensors: [(path: String, values: UnsafeBufferPointer<Float>, shape: [Int])] = []
+            var tensors: [(path: String, values: SavedValues, shape: [Int])] = []
             func add(_ group: String, _ buffer: FlatBuffer) {
                 for e in c.table.entries {
                     tensors.append((datasetPath(group, e.name),
-                                    UnsafeBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count), e.shape))
+                                    .float32(UnsafeBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count)), e.shape))
                 }
             }
             add("params", c.params)
@@ -136,13 +151,24 @@ public enum Checkpoint {
                 add("optimizer/exp_avg_sq", v)
             }
             if let memory = c.memory {
-                tensors.append(("/memory/entity_context",
-                                UnsafeBufferPointer(start: memory.values.pointer, count: memory.entities * memory.width),
-                                [memory.entities, memory.width]))
+                // the memory in its own dtype: a float16 memory is stored as float16, bit for bit
+                let count = memory.entities * memory.width
+                precondition(memory.values.count == count, "the memory holds \(memory.values.count) values, not \(count)")
+                let values: SavedValues
+                switch memory.values {
+                case .float32(let b): values = .float32(UnsafeBufferPointer(start: b.pointer, count: count))
+                case .float16(let b): values = .float16(UnsafeBufferPointer(start: b.pointer, count: count))
+                }
+                tensors.append(("/memory/entity_context", values, [memory.entities, memory.width]))
             }
-            let checksums = ChecksumWorker(tensors.map(\.values))
+            let checksums = ChecksumWorker(tensors.map(\.values.bytes))
             defer { checksums.wait() }
-            for t in tensors { try f.writeDataset(t.path, t.values, shape: t.shape, as: .float32) }
+            for t in tensors {
+                switch t.values {
+                case .float32(let v): try f.writeDataset(t.path, v, shape: t.shape, as: .float32)
+                case .float16(let v): try f.writeDataset(t.path, v, shape: t.shape, as: .float16)
+                }
+            }
             for (i, crc) in checksums.wait().enumerated() { try StoredTensor.setChecksum(f, tensors[i].path, crc) }
             if c.expAvg != nil && c.expAvgSq != nil {
                 try f.withGroup("/optimizer") { g in

@@ -1,5 +1,6 @@
 import Foundation
 import KELMHDF5
+import KELMModel
 import KELMNumerics
 
 /// A checkpoint that cannot be used, naming the file and the item.
@@ -31,6 +32,8 @@ extension Checkpoint {
         public var configJSON: String
         public var optimizerStep: Int
         public var memoryState: MemoryState?
+        /// How `/memory/entity_context` is stored (float32 or float16), when there is one.
+        public var memoryDType: EntityMemoryDType?
         /// `format_version` of the file (≤ `Checkpoint.formatVersion`).
         public var formatVersion: Int = Checkpoint.formatVersion
         /// `kelm_version` of the build that wrote it.
@@ -102,7 +105,16 @@ extension Checkpoint {
             throw CheckpointError(file: path, item: "attribute format_version", "is \(version), expected 1...\(formatVersion)")
         }
         var memory: MemoryState? = nil
+        var memoryDType: EntityMemoryDType? = nil
         if try f.exists("/memory/entity_context") {
+            memoryDType = try f.withDataset("/memory/entity_context") { ds in
+                let kind = try ds.elementKind()
+                switch kind {
+                case .float(bytes: 4): return .float32
+                case .float(bytes: 2): return .float16
+                default: throw CheckpointError(file: path, item: "/memory/entity_context", "is stored as \(kind), expected float32 or float16")
+                }
+            }
             memory = try f.withDataset("/memory/entity_context") { ds in
                 func value<T>(_ name: String, _ read: (String) throws -> T) throws -> T {
                     guard try ds.hasAttribute(name) else {
@@ -130,6 +142,7 @@ extension Checkpoint {
                             worldSize: try attribute("world_size", f.intAttribute),
                             configJSON: try attribute("config", f.stringAttribute), optimizerStep: optimizerStep,
                             memoryState: memory)
+        header.memoryDType = memoryDType
         header.formatVersion = version
         header.kelmVersion = try f.hasAttribute("kelm_version") ? try f.stringAttribute("kelm_version") : ""
         header.checksummed = try isChecksummed(f)
@@ -297,7 +310,33 @@ extension Checkpoint {
         }
     }
 
-    /// Reads the entity memory into `values` ([entities, width]).
+    /// Reads the entity memory into `values` ([entities, width]) whatever its stored dtype: a
+    /// float32 memory stored as float32, or as float16 (then widened, which is exact), or a float16
+    /// memory stored as float16 (unchanged) or as float32 (then rounded to nearest, ties to even).
+    /// Checksums are verified on the stored bytes. Rounding reads whole rows, about
+    /// `chunkValues` values at a time.
+    public static func readMemory(from f: HDF5File, into values: EntityMemoryStorage, entities: Int, width: Int,
+                                  chunkValues: Int = 1 << 22) throws {
+        switch values {
+        case .float32(let b): try readMemory(from: f, into: b, entities: entities, width: width)
+        case .float16(let b):
+            let p = "/memory/entity_context", file = f.filePath
+            try guarding(file) {
+                guard try f.exists(p) else { throw CheckpointError(file: file, item: p, "missing") }
+                let required = try isChecksummed(f)
+                try f.withDataset(p) { ds in
+                    let shape = try ds.shape()
+                    guard shape == [entities, width], b.count == entities * width else {
+                        throw CheckpointError(file: file, item: p, "has shape \(shape), the run has [\(entities), \(width)] (entities × hidden size)")
+                    }
+                    try StoredTensor.read(ds, into: b.buffer, rowWidth: width, file: file, item: p, required: required,
+                                          chunkValues: chunkValues)
+                }
+            }
+        }
+    }
+
+    /// Reads the entity memory into the float32 `values` ([entities, width]).
     public static func readMemory(from f: HDF5File, into values: FlatBuffer, entities: Int, width: Int) throws {
         let p = "/memory/entity_context", file = f.filePath
         try guarding(file) {

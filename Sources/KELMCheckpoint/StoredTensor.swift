@@ -44,6 +44,13 @@ public enum StoredTensor {
         }
     }
 
+    /// Writes `Float16` values unchanged as a new float16 dataset `path` of `shape`, with the
+    /// checksum of their bytes (as a float16 `write(_:_:_:shape:as:)` would give).
+    public static func write(_ f: HDF5Location, _ path: String, _ values: UnsafeBufferPointer<Float16>, shape: [Int]) throws {
+        try f.writeDataset(path, values, shape: shape, as: .float16)
+        try setChecksum(f, path, CRC32.checksum(values))
+    }
+
     /// Writes int32 values with their checksum.
     public static func write(_ f: HDF5Location, _ path: String, _ values: [Int32]) throws {
         try f.writeDataset(path, values, as: .int32)
@@ -71,12 +78,17 @@ public enum StoredTensor {
     /// Compares the CRC-32 of `bytes` (what was read from `ds`) with the stored attribute.
     /// A dataset without the attribute passes unless `required` (the file promised checksums).
     static func verify(_ ds: HDF5Dataset, _ bytes: UnsafeRawBufferPointer, file: String, item: String, required: Bool) throws {
+        try verify(ds, checksum: CRC32.checksum(bytes), file: file, item: item, required: required)
+    }
+
+    /// Compares `checksum` (the CRC-32 of what was read from `ds`) with the stored attribute.
+    static func verify(_ ds: HDF5Dataset, checksum: UInt32, file: String, item: String, required: Bool) throws {
         guard try ds.hasAttribute(checksumAttribute) else {
             if required { throw CheckpointError(file: file, item: item, "has no crc32 attribute, but the file says every dataset has one: the file is corrupt") }
             return
         }
         let stored = try ds.int64Attribute(checksumAttribute)
-        let actual = Int64(CRC32.checksum(bytes))
+        let actual = Int64(checksum)
         guard stored == actual else {
             throw CheckpointError(file: file, item: item, String(format: "checksum mismatch (stored crc32 %08llx, data %08llx): the file is corrupt", stored, actual))
         }
@@ -96,6 +108,41 @@ public enum StoredTensor {
             try bits.withUnsafeBytes { try verify(ds, $0, file: file, item: item, required: required) }
         default:
             throw CheckpointError(file: file, item: item, "is stored as \(kind), expected float32")
+        }
+    }
+
+    /// Reads the float dataset `ds` into `buffer` as `Float16`, verifying its checksum: float16
+    /// storage unchanged; float32 storage in whole rows of `rowWidth`, about `chunkValues` values
+    /// at a time (so no float32 copy of the whole tensor is made), each rounded to nearest (ties to even).
+    static func read(_ ds: HDF5Dataset, into buffer: UnsafeMutableBufferPointer<Float16>, rowWidth: Int, file: String,
+                     item: String, required: Bool, chunkValues: Int = 1 << 22) throws {
+        let kind = try ds.elementKind()
+        switch kind {
+        case .float(bytes: 2):
+            try ds.read(into: buffer)
+            try verify(ds, UnsafeRawBufferPointer(buffer), file: file, item: item, required: required)
+        case .float(bytes: 4):
+            let shape = try ds.shape()
+            guard let rows = shape.first, rows * rowWidth == buffer.count else {
+                throw CheckpointError(file: file, item: item, "has shape \(shape), expected \(buffer.count / max(1, rowWidth)) rows of \(rowWidth)")
+            }
+            let chunkRows = max(1, min(rows, chunkValues / max(1, rowWidth)))
+            let chunk = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunkRows * rowWidth)
+            defer { chunk.deallocate() }
+            var crc: UInt32 = 0
+            var start = 0
+            while start < rows {
+                let n = min(chunkRows, rows - start)
+                let part = UnsafeMutableBufferPointer(rebasing: chunk[0..<(n * rowWidth)])
+                try ds.read(rows: start..<(start + n), into: part)
+                crc = CRC32.checksum(UnsafeRawBufferPointer(part), continuing: crc)
+                let out = buffer.baseAddress! + start * rowWidth
+                for i in 0..<part.count { out[i] = Float16(part[i]) }
+                start += n
+            }
+            try verify(ds, checksum: crc, file: file, item: item, required: required)
+        default:
+            throw CheckpointError(file: file, item: item, "is stored as \(kind), expected float32 or float16")
         }
     }
 
@@ -135,12 +182,12 @@ final class ChecksumWorker: @unchecked Sendable {
     private let group = DispatchGroup()
     private var results: [UInt32]
 
-    init(_ buffers: [UnsafeBufferPointer<Float>]) {
+    init(_ buffers: [UnsafeRawBufferPointer]) {
         let spans = buffers.map { (address: UInt(bitPattern: $0.baseAddress), count: $0.count) }
         results = []
         DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
             results = spans.map { s in
-                CRC32.checksum(UnsafeBufferPointer(start: UnsafePointer<Float>(bitPattern: s.address), count: s.count))
+                CRC32.checksum(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: s.address), count: s.count))
             }
         }
     }

@@ -93,6 +93,26 @@ struct DataIO {
         }
     }
 
+    /// Reads float16 elements unchanged into `buffer` (which must hold exactly as many elements
+    /// as are selected). Only float16 storage is accepted: any other would need rounding, which
+    /// the caller must do itself (read `Float`, then round).
+    func readHalves(rows: Range<Int>? = nil, into buffer: UnsafeMutableBufferPointer<Float16>) throws {
+        let kind = try kind()
+        guard kind == .float(bytes: 2) else {
+            throw wrongKind(kind, call: readCall, "cannot be read as Float16 without rounding (read Float instead)")
+        }
+        try withSelection(rows: rows) { selection in
+            guard buffer.count == selection.count else {
+                throw site.error(.sizeMismatch, readCall,
+                                 "buffer holds \(buffer.count) elements but the \(selection.what) has \(selection.count)")
+            }
+            guard selection.count > 0, let base = buffer.baseAddress else { return }
+            try withClosing(try Datatype.half(site: site)) { half in
+                try rawRead(memoryType: half.id, selection: selection, into: base)
+            }
+        }
+    }
+
     /// Reads all elements as `T` (a signed integer type); the stored elements must be integers.
     /// Stored types that always fit are converted by HDF5; wider ones are read at 64 bits and
     /// narrowed here, throwing `.outOfRange` for a value that does not fit (HDF5 would clip it).
@@ -156,6 +176,18 @@ struct DataIO {
             }
         } else {
             try write(memoryType: T.nativeType, count: values.count, from: values.baseAddress)
+        }
+    }
+
+    /// Writes `Float16` values to a float dataset or attribute (to float32 or float64 storage
+    /// HDF5 widens them, which is exact).
+    func writeHalves(_ values: UnsafeBufferPointer<Float16>) throws {
+        let kind = try kind()
+        guard case .float = kind else {
+            throw wrongKind(kind, call: writeCall, "cannot be written from Float16 values")
+        }
+        try withClosing(try Datatype.half(site: site)) { half in
+            try write(memoryType: half.id, count: values.count, from: values.baseAddress)
         }
     }
 

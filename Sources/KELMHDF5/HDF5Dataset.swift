@@ -26,6 +26,10 @@ public final class HDF5Dataset: HDF5Object {
     /// Writes floats to a float dataset (float16 storage: rounded to `Float16`).
     public func write(_ values: UnsafeBufferPointer<Float>) throws { try io.writeFloatingPoint(values) }
 
+    /// Writes `Float16` values to a float dataset (stored unchanged in float16 storage, widened
+    /// exactly in wider storage).
+    public func write(_ values: UnsafeBufferPointer<Float16>) throws { try io.writeHalves(values) }
+
     /// Writes doubles to a float dataset.
     public func write(_ values: [Double]) throws {
         try values.withUnsafeBufferPointer { try io.writeFloatingPoint($0) }
@@ -47,6 +51,10 @@ public final class HDF5Dataset: HDF5Object {
 
     /// All elements as `Float` into `buffer`, whose count must equal the element count.
     public func read(into buffer: UnsafeMutableBufferPointer<Float>) throws { try io.readFloats(into: buffer) }
+
+    /// All elements of a float16 dataset, unchanged, into `buffer`, whose count must equal the
+    /// element count; other storage is a `.wrongElementKind` error (it would need rounding).
+    public func read(into buffer: UnsafeMutableBufferPointer<Float16>) throws { try io.readHalves(into: buffer) }
 
     /// All elements as `Double`, from float storage of any size.
     public func readDoubles() throws -> [Double] { try io.readFloatingPoint(Double.self) }

@@ -136,6 +136,14 @@ public class HDF5Location: HDF5Object {
                             allowed: [.float16, .float32, .float64], swiftName: "Float") { try $0.write(values) }
     }
 
+    /// Writes a new float dataset from `Float16` values (float16 unless `type` says float32 or
+    /// float64, which hold them exactly).
+    public func writeDataset(_ path: String, _ values: UnsafeBufferPointer<Float16>, shape: [Int]? = nil,
+                             as type: HDF5StorageType = .float16) throws {
+        try writeNewDataset(path, count: values.count, shape: shape, type: type,
+                            allowed: [.float16, .float32, .float64], swiftName: "Float16") { try $0.write(values) }
+    }
+
     /// Writes a new float dataset (float64 unless `type` says float16 or float32).
     public func writeDataset(_ path: String, _ values: [Double], shape: [Int]? = nil,
                              as type: HDF5StorageType = .float64) throws {

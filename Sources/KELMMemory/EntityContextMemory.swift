@@ -2,34 +2,48 @@ import KELMModel
 import KELMNumerics
 
 /// The JAKET entity-context memory M ∈ R^{|E| × d} (DESIGN §4): the GNN's input features,
-/// recomputed from entity descriptions by LM1; no gradient flows into it.
+/// recomputed from entity descriptions by LM1; no gradient flows into it. Stored as float32 or
+/// float16 (`memory.dtype`): encodings and momentum updates are computed in float32 and rounded
+/// to nearest when stored as float16; readers see rows widened to float32 (`rows`).
 public final class EntityContextMemory {
     public let entityCount: Int
     public let width: Int
-    /// [|E|, d]
-    public let values: FlatBuffer
+    /// [|E|, d] in `dtype`.
+    public let storage: EntityMemoryStorage
     /// When M lives in memory shared by the ranks of a node: who writes it, and how to wait for the writer.
     public let sharing: MemorySharing?
 
-    /// A memory of its own (`sharing` nil), or a view of node-shared storage of
-    /// `entityCount · width` floats that only `sharing.isWriter` writes.
-    public init(entityCount: Int, width: Int, shared storage: UnsafeMutablePointer<Float>? = nil, sharing: MemorySharing? = nil) {
+    /// A memory of its own (`shared` nil), or a view of node-shared storage of
+    /// `entityCount · width` values of `dtype` (`bytes(entityCount:width:dtype:)` bytes) that
+    /// only `sharing.isWriter` writes.
+    public init(entityCount: Int, width: Int, dtype: EntityMemoryDType = .float32,
+                shared: UnsafeMutableRawPointer? = nil, sharing: MemorySharing? = nil) {
         self.entityCount = entityCount
         self.width = width
-        if let storage {
-            values = FlatBuffer(external: storage, count: entityCount * width)
+        if let shared {
+            storage = EntityMemoryStorage(dtype: dtype, external: shared, count: entityCount * width)
         } else {
-            values = FlatBuffer(count: entityCount * width)
+            storage = EntityMemoryStorage(dtype: dtype, count: entityCount * width)
         }
-        self.sharing = storage == nil ? nil : sharing
+        self.sharing = shared == nil ? nil : sharing
     }
+
+    /// The bytes M takes: |E| · d · (4 or 2).
+    public static func bytes(entityCount: Int, width: Int, dtype: EntityMemoryDType) -> Int {
+        entityCount * width * dtype.byteWidth
+    }
+
+    public var dtype: EntityMemoryDType { storage.dtype }
+
+    /// M's rows as the model reads them (widened to float32).
+    public var rows: EntityRows { storage.rows(width: width) }
 
     var writes: Bool { sharing?.isWriter ?? true }
 
     /// Runs `body` on M where this rank writes it (every rank, or the node's writer when M is
     /// shared), then waits until the writes are visible to every rank.
-    public func write(_ body: (FlatBuffer) throws -> Void) throws {
-        if writes { try body(values) }
+    public func write(_ body: (EntityMemoryStorage) throws -> Void) throws {
+        if writes { try body(storage) }
         try sharing?.synchronize()
     }
 
@@ -64,9 +78,9 @@ public final class EntityContextMemory {
         }
     }
 
-    /// A refresh: M ← m·M + (1−m)·M_new for `entities`. The covered entities are split into
-    /// contiguous blocks, one per rank; each rank encodes its block; the blocks are all-gathered
-    /// and every rank applies the same update.
+    /// A refresh: M ← m·M + (1−m)·M_new for `entities`, in float32 (rounded to nearest on store
+    /// when float16). The covered entities are split into contiguous blocks, one per rank; each
+    /// rank encodes its block; the blocks are all-gathered and every rank applies the same update.
     public func refresh(entities: [Int], momentum: Float, encoder: DescriptionEncoder, source: DescriptionSource,
                         params: UnsafeMutablePointer<Float>, collective: Collective) throws {
         let mine = Self.block(of: entities.count, rank: collective.rank, size: collective.size)
@@ -78,24 +92,23 @@ public final class EntityContextMemory {
         if writes {
             all.withUnsafeBufferPointer { fresh in
                 for (i, e) in entities.enumerated() {
-                    let row = values.pointer + e * width, new = fresh.baseAddress! + i * width
-                    for c in 0..<width { row[c] = keep * row[c] + take * new[c] }
+                    storage.blend(row: e * width, width: width, keep: keep, take: take, fresh: fresh.baseAddress! + i * width)
                 }
             }
         }
         try sharing?.synchronize()
     }
 
-    /// Step 0: M = M_new for every entity. Each rank encodes its block; the blocks are
-    /// all-gathered (`MPI_Allgatherv`) so every rank holds the same M.
+    /// Step 0: M = M_new for every entity (rounded to nearest when float16). Each rank encodes
+    /// its block; the blocks are all-gathered (`MPI_Allgatherv`) so every rank holds the same M.
     public func fill(encoder: DescriptionEncoder, source: DescriptionSource, params: UnsafeMutablePointer<Float>,
                      collective: Collective) throws {
         let mine = Self.block(of: entityCount, rank: collective.rank, size: collective.size)
         let local = FlatBuffer(count: mine.count * width)
         try encoder.encode(entities: Array(mine)[...], source: source, params: params, output: local.pointer)
         let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
-        precondition(all.count == values.count, "the gathered blocks must cover every entity")
-        if writes { all.withUnsafeBufferPointer { values.pointer.update(from: $0.baseAddress!, count: values.count) } }
+        precondition(all.count == storage.count, "the gathered blocks must cover every entity")
+        if writes { all.withUnsafeBufferPointer { storage.store($0.baseAddress!, at: 0, count: storage.count) } }
         try sharing?.synchronize()
     }
 }

@@ -30,6 +30,13 @@ public final class IntegratedGradients: ActivationGradientSink {
     /// attribution samples, so that P is the global mean. Returns [samples, layers, d_ff].
     public func attribute(text: TokenBatch, graph: GraphBatch, links: LinkBatch, memory: UnsafePointer<Float>,
                           samples: Int, globalCount: Int, steps m: Int, mode: Mode) -> [Double] {
+        attribute(text: text, graph: graph, links: links, memory: EntityRows(memory, width: model.config.bert.hiddenSize),
+                  samples: samples, globalCount: globalCount, steps: m, mode: mode)
+    }
+
+    /// Attribution as above, with M stored as float32 or float16.
+    public func attribute(text: TokenBatch, graph: GraphBatch, links: LinkBatch, memory: EntityRows,
+                          samples: Int, globalCount: Int, steps m: Int, mode: Mode) -> [Double] {
         self.samples = samples
         tokens = text.tokens
         steps = m

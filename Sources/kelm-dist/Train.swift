@@ -37,8 +37,8 @@ struct Train: ParsableCommand {
             var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: MPICollective(world),
                                   initFrom: initFrom, runDirectory: out, logger: logger)
             run.resume = plan
-            run.sharedMemory = { floats in
-                try NodeSharedMemory.make(world: world, floats: floats).map { ($0.storage, $0) }
+            run.sharedMemory = { bytes in
+                try NodeSharedMemory.make(world: world, bytes: bytes).map { ($0.storage, $0) }
             }
             let summary = try run.run()
             if world.rank == 0, let path = summary.checkpoint { print(path) }

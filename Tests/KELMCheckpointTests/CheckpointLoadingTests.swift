@@ -50,7 +50,7 @@ final class CheckpointLoadingTests: XCTestCase {
         var c = Checkpoint.Contents(step: 7, epoch: 1, samplesSeen: 56, worldSize: 2, configJSON: "{\"model\":{}}", table: t,
                                     params: Self.filled(t.count, seed: 1), expAvg: Self.filled(t.count, seed: 2),
                                     expAvgSq: Self.filled(t.count, seed: 3), optimizerStep: 7, lrPretrained: 5e-5, lrNew: 1e-3,
-                                    memory: (Self.filled(Self.entities * d, seed: 4), Self.entities, d))
+                                    memory: (.float32(Self.filled(Self.entities * d, seed: 4)), Self.entities, d))
         c.memoryState = Checkpoint.MemoryState(refreshCount: 3, nextRefreshStep: 10, nextBlock: 4, momentum: 0.8)
         c.routing = Checkpoint.RoutingState(paths: [[1, 5, 9, 12], [0, 2, 3, 15]], scores: [Array(repeating: 0.5, count: ff), Array(repeating: 0.25, count: ff)],
                                             neuronSteps: [Array(repeating: 3, count: ff), Array(repeating: 4, count: ff)], lastRefreshStep: 5)

@@ -24,10 +24,11 @@ final class CheckpointSaveBenchmark: XCTestCase {
             for i in 0..<n { b.pointer[i] = seed * Float(i % 1013) * 1e-3 }
             return b
         }
+        let memory = filled(entities * d, 4)
         var c = Checkpoint.Contents(step: 1000, epoch: 0, samplesSeen: 8000, worldSize: 2, configJSON: "{}", table: table,
                                     params: filled(table.count, 1), expAvg: filled(table.count, 2), expAvgSq: filled(table.count, 3),
                                     optimizerStep: 1000, lrPretrained: 5e-5, lrNew: 1e-3,
-                                    memory: (filled(entities * d, 4), entities, d))
+                                    memory: (.float32(memory), entities, d))
         let selected = Int((0.1 * Double(ff)).rounded(.up))
         c.routing = Checkpoint.RoutingState(paths: Array(repeating: (0..<selected).map { Int32($0) }, count: 6),
                                             scores: Array(repeating: Array(repeating: 0.5, count: ff), count: 6),
@@ -56,7 +57,7 @@ final class CheckpointSaveBenchmark: XCTestCase {
         let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber).intValue
         let bytes = 4 * (3 * table.count + entities * d)
         let t0 = Date()
-        let crc = CRC32.checksum(UnsafeRawBufferPointer(start: c.memory!.values.pointer, count: entities * d * 4))
+        let crc = CRC32.checksum(UnsafeRawBufferPointer(start: memory.pointer, count: entities * d * 4))
         let crcSeconds = Date().timeIntervalSince(t0)
         print(String(format: "checkpoint of the default model: %d parameters, memory %d × %d; file %.1f MB (%d bytes; tensors %.1f MB)",
                      table.count, entities, d, Double(size) / 1e6, size, Double(bytes) / 1e6))
@@ -71,7 +72,7 @@ final class CheckpointSaveBenchmark: XCTestCase {
             let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             XCTAssertGreaterThanOrEqual(fd, 0)
             for (pointer, count) in [(c.params.pointer, table.count), (c.expAvg!.pointer, table.count), (c.expAvgSq!.pointer, table.count),
-                                     (c.memory!.values.pointer, entities * d)] {
+                                     (memory.pointer, entities * d)] {
                 var done = 0
                 while done < count * 4 {
                     let n = write(fd, UnsafeRawPointer(pointer) + done, min(count * 4 - done, 64 << 20))

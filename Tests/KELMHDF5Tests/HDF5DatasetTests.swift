@@ -73,6 +73,30 @@ final class HDF5DatasetTests: XCTestCase {
         XCTAssertTrue(read[4].isNaN)
     }
 
+    /// `Float16` values written and read unchanged (every bit pattern class: normal, subnormal,
+    /// infinite, negative zero); into float32 storage they are widened; reading float32 storage
+    /// as `Float16` would need rounding, so it is refused.
+    func testFloat16ValuesWithoutConversion() throws {
+        let halves: [Float16] = [1.5, -0x1p-24, 65504, -.infinity, -0.0, 0.1, 3.14]
+        try halves.withUnsafeBufferPointer { try file.writeDataset("h16", $0, shape: [7]) }
+        XCTAssertEqual(try file.withDataset("h16") { try $0.elementKind() }, .float(bytes: 2))
+        var back = [Float16](repeating: .nan, count: 7)
+        try file.withDataset("h16") { ds in try back.withUnsafeMutableBufferPointer { try ds.read(into: $0) } }
+        XCTAssertEqual(back.map(\.bitPattern), halves.map(\.bitPattern))
+        XCTAssertEqual(try file.withDataset("h16") { try $0.readFloats() }, halves.map { Float($0) })
+
+        try halves.withUnsafeBufferPointer { try file.writeDataset("h32", $0, shape: [7], as: .float32) }
+        XCTAssertEqual(try file.withDataset("h32") { try $0.elementKind() }, .float(bytes: 4))
+        XCTAssertEqual(try file.withDataset("h32") { try $0.readFloats() }, halves.map { Float($0) })
+        XCTAssertThrowsError(try file.withDataset("h32") { ds in try back.withUnsafeMutableBufferPointer { try ds.read(into: $0) } }) {
+            XCTAssertEqual(($0 as? HDF5Error)?.kind, .wrongElementKind, "\($0)")
+        }
+        var short = [Float16](repeating: 0, count: 6)
+        XCTAssertThrowsError(try file.withDataset("h16") { ds in try short.withUnsafeMutableBufferPointer { try ds.read(into: $0) } }) {
+            XCTAssertEqual(($0 as? HDF5Error)?.kind, .sizeMismatch, "\($0)")
+        }
+    }
+
     func testFloat16FromDoublesAndIntoADatasetCreatedFirst() throws {
         try file.writeDataset("d", [0.1, 0.2, 0.3] as [Double], as: .float16)
         XCTAssertEqual(try file.withDataset("d") { try $0.readDoubles() },

@@ -42,7 +42,7 @@ final class EntityContextMemoryTests: XCTestCase {
         for e in 0..<7 {
             let row = FlatBuffer(count: 8)
             try single.encode(entities: [e][...], source: source, params: store.values.pointer, output: row.pointer)
-            for j in 0..<8 { XCTAssertEqual(memory.values.pointer[e * 8 + j], row.pointer[j], accuracy: 1e-5, "entity \(e)") }
+            for j in 0..<8 { XCTAssertEqual(memory.rows.value(row: e, column: j), row.pointer[j], accuracy: 1e-5, "entity \(e)") }
         }
         // by hand for entity 5: run the LM's first two layers on its description
         let lm = try BertMaskedLM(config: { var x = c; x.hiddenDropout = 0; x.attentionDropout = 0; return x }(), maxBatch: 1, maxTokens: 8)
@@ -56,7 +56,7 @@ final class EntityContextMemoryTests: XCTestCase {
         lm.layers[1].forward(x: lm.layers[0].output.pointer, batch: batch, params: lm.store.values.pointer, mode: .inference)
         let z = lm.layers[1].output.pointer
         for j in 0..<8 {
-            XCTAssertEqual(memory.values.pointer[5 * 8 + j], 0.5 * (z[span.start * 8 + j] + z[span.end * 8 + j]), accuracy: 1e-5)
+            XCTAssertEqual(memory.rows.value(row: 5, column: j), 0.5 * (z[span.start * 8 + j] + z[span.end * 8 + j]), accuracy: 1e-5)
         }
     }
 }

@@ -52,9 +52,9 @@ final class RefreshScheduleTests: XCTestCase {
         let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 1, batch: 4, tokens: 8)
         let memory = EntityContextMemory(entityCount: 7, width: 8)
         try memory.fill(encoder: encoder, source: source, params: store.values.pointer, collective: SingleProcess())
-        let fresh = memory.values.toArray()
+        let fresh = memory.storage.floats()
         // start from something else, then refresh entities 2 and 5 three times
-        for i in 0..<memory.values.count { memory.values.pointer[i] = 1 }
+        try memory.write { s in [Float](repeating: 1, count: s.count).withUnsafeBufferPointer { s.store($0.baseAddress!, at: 0, count: s.count) } }
         let m: Float = 0.8
         for _ in 0..<3 {
             try memory.refresh(entities: [2, 5], momentum: m, encoder: encoder, source: source, params: store.values.pointer,
@@ -64,7 +64,7 @@ final class RefreshScheduleTests: XCTestCase {
         for e in 0..<7 {
             for j in 0..<8 {
                 let expected = [2, 5].contains(e) ? mk * 1 + (1 - mk) * fresh[e * 8 + j] : 1
-                XCTAssertEqual(memory.values.pointer[e * 8 + j], expected, accuracy: 1e-5, "entity \(e)")
+                XCTAssertEqual(memory.rows.value(row: e, column: j), expected, accuracy: 1e-5, "entity \(e)")
             }
         }
     }

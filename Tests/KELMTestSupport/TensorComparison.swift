@@ -43,3 +43,12 @@ public struct TensorComparison: CustomStringConvertible {
         return "\(entries.count) tensors; worst \(w.name) [\(w.worstIndex)]: max |error| \(w.maxAbsError) (max |ref| \(w.maxReference), \(String(format: "%.2f", w.score)) of tolerance)"
     }
 }
+
+/// Half precision (`memory.dtype: float16`) tolerances.
+public enum HalfPrecision {
+    /// |a − b| within `roundings` roundings to half precision of values of b's size: 2^-11
+    /// relative each, 2^-25 absolute near zero (half's subnormal spacing is 2^-24).
+    public static func within(_ a: Float, _ b: Float, roundings: Int) -> Bool {
+        abs(a - b) <= Float(roundings) * 0x1p-11 * max(abs(b), 0x1p-14)
+    }
+}

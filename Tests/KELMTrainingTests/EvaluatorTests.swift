@@ -92,7 +92,7 @@ final class EvaluatorTests: XCTestCase {
         options.linkPrediction = false
         let evaluator = try Evaluator(model: model, data: try EvaluationData(training: data, split: .valid), options: options)
         XCTAssertEqual(evaluator.batchSize, 3)
-        let result = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: SingleProcess())
+        let result = try evaluator.evaluate(memory: trainer.memory.rows, collective: SingleProcess())
 
         let J = trainer.config.model.maxNodes, T = model.maxTokens
         let one = TrainingBatch(segments: 1, tokens: T, maxNodes: J, relationCount: dataset.relationCount)
@@ -106,7 +106,7 @@ final class EvaluatorTests: XCTestCase {
             assembler.append(try dataset.segment(i, split: .valid), sample: i, epoch: 0, to: one)
             try batch.load(from: one, numRelations: dataset.relationCount, entityCount: dataset.entityCount)
             let out = model.forward(text: batch.text, graph: batch.graph, links: batch.links,
-                                    memory: trainer.memory.values.pointer, mode: .inference)
+                                    memory: trainer.memory.rows, mode: .inference)
             // the evaluator's per-row sums are the model's own
             let sums = Evaluator.maskedTokenSums(head: model.mlmHead, labels: batch.text.labels.pointer,
                                                  mentionMask: batch.mentionMask.pointer, vocabulary: model.config.bert.vocabSize)
@@ -116,7 +116,7 @@ final class EvaluatorTests: XCTestCase {
             lpLoss += out.lpLossSum; lpCount += out.lpCount
             for r in 0..<batch.text.rows where batch.mentionMask.pointer[r] == 0 { batch.text.labels.pointer[r] = -100 }
             let mention = model.forward(text: batch.text, graph: batch.graph, links: batch.links,
-                                        memory: trainer.memory.values.pointer, mode: .inference)
+                                        memory: trainer.memory.rows, mode: .inference)
             mentionLoss += mention.mlmLossSum; mentionCount += mention.mlmCount; mentionCorrect += mention.mlmCorrect
         }
         XCTAssertEqual(result.segments, dataset.segmentCount(.valid))
@@ -148,7 +148,7 @@ final class EvaluatorTests: XCTestCase {
         options.queryChunk = 5
         let evalData = try EvaluationData(training: data, split: .test)
         let evaluator = try Evaluator(model: model, data: evalData, options: options)
-        let memory = trainer.memory.values.pointer
+        let memory = trainer.memory.rows
         let result = try evaluator.evaluate(memory: memory, collective: SingleProcess())
         XCTAssertNil(result.mlmLoss)
         XCTAssertEqual(result.triples, evalData.triples.count)
@@ -219,7 +219,7 @@ final class EvaluatorTests: XCTestCase {
         options.maxTriples = 2
         options.maskedLM = false
         let result = try Evaluator(model: trainer.model, data: evalData, options: options)
-            .evaluate(memory: trainer.memory.values.pointer, collective: SingleProcess())
+            .evaluate(memory: trainer.memory.rows, collective: SingleProcess())
         XCTAssertEqual(result.triples, 2)
         XCTAssertEqual(result.candidates, required.count + 4)
         XCTAssertNotNil(result.mrr)
@@ -231,8 +231,8 @@ final class EvaluatorTests: XCTestCase {
         let before = trainer.model.store.values.toArray()
         let evaluator = try Evaluator(model: trainer.model, data: try EvaluationData(training: data, split: .valid),
                                       options: EvaluationOptions(config: trainer.config))
-        var a = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: SingleProcess(), step: 3)
-        var b = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: SingleProcess(), step: 3)
+        var a = try evaluator.evaluate(memory: trainer.memory.rows, collective: SingleProcess(), step: 3)
+        var b = try evaluator.evaluate(memory: trainer.memory.rows, collective: SingleProcess(), step: 3)
         a.seconds = 0
         b.seconds = 0
         XCTAssertEqual(a, b)

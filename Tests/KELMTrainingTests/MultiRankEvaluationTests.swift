@@ -18,7 +18,7 @@ final class MultiRankEvaluationTests: XCTestCase {
         // micro-batch 2: the valid split's 16 segments make 8 batches, the entities 15, the
         // triples' 2 × |triples| queries several chunks of 3, so every rank has a share
         let (trainer, data) = try EvaluationFixture.trainer(data: path, microBatch: 2)
-        let memory = trainer.memory.values.pointer
+        let memory = trainer.memory.rows
         for split in [KELMConfig.EvalSection.Split.valid, .test] {
             var options = EvaluationOptions(config: trainer.config)
             options.queryChunk = 3

@@ -2,6 +2,7 @@ import Foundation
 import KELMCheckpoint
 import KELMDistributed
 import KELMMPI
+import KELMModel
 import KELMNumerics
 import XCTest
 @testable import KELMTraining
@@ -22,21 +23,33 @@ final class MultiRankResumeTests: XCTestCase {
     }
 
     func testResumeIsBitExact() throws {
+        try resumeIsBitExact(try Self.config())
+    }
+
+    /// The same with `memory.dtype: float16`: the memory is saved as float16 and restored bit for bit.
+    func testFloat16ResumeIsBitExact() throws {
+        var config = try Self.config()
+        config.memory.dtype = .float16
+        try resumeIsBitExact(config)
+    }
+
+    func resumeIsBitExact(_ config: KELMConfig) throws {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         let data = MultiRankTrainingTests.data()
-        let straight = try Trainer(config: try Self.config(), data: data, collective: collective)
+        let straight = try Trainer(config: config, data: data, collective: collective)
         for _ in 0..<6 { _ = try straight.trainStep() }
 
-        let first = try Trainer(config: try Self.config(), data: data, collective: collective)
+        let first = try Trainer(config: config, data: data, collective: collective)
         for _ in 0..<3 { _ = try first.trainStep() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-resume-\(UUID())-rank\(world.rank)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try Checkpoint.save(try first.checkpointContents(), runDirectory: dir, keep: 2)
         XCTAssertEqual(try Checkpoint.resolve(dir), path)
 
-        let plan = try ResumePlan(requested: try Self.config(), path: dir, worldSize: world.size)
+        let plan = try ResumePlan(requested: config, path: dir, worldSize: world.size)
         XCTAssertEqual(plan.notes, [])
+        XCTAssertEqual(plan.header.memoryDType, config.memory.dtype.storage, "the memory is saved in its own dtype")
         let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
         try resumed.restore(from: plan.checkpoint)
         XCTAssertEqual(resumed.step, 3)
@@ -45,7 +58,8 @@ final class MultiRankResumeTests: XCTestCase {
         func differing(_ a: FlatBuffer, _ b: FlatBuffer) -> Int { zip(a.toArray(), b.toArray()).filter { $0.bitPattern != $1.bitPattern }.count }
         XCTAssertEqual(differing(resumed.model.store.values, straight.model.store.values), 0, "parameters, bit for bit")
         XCTAssertEqual(differing(resumed.optimizer.expAvgSq, straight.optimizer.expAvgSq), 0, "second moments")
-        XCTAssertEqual(differing(resumed.memory.values, straight.memory.values), 0, "entity memory")
+        XCTAssertEqual(resumed.memory.dtype, straight.memory.dtype)
+        XCTAssertTrue(resumed.memory.storage.bytes.elementsEqual(straight.memory.storage.bytes), "entity memory, bit for bit")
         XCTAssertEqual(resumed.paths?.checksum, straight.paths?.checksum)
     }
 }

@@ -36,6 +36,50 @@ final class BenchCommandTests: XCTestCase {
     }
 }
 
+final class BenchMemoryCommandTests: XCTestCase {
+    static let tinyConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../configs/tiny.yaml").standardized.path
+
+    /// `bench memory --json`: refresh time and rate, the schedule's amortised cost and the
+    /// on-the-fly comparison, consistent with one another; `--dtype float16` halves the bytes.
+    func testBenchMemoryJson() throws {
+        var bytes: [String: Int] = [:]
+        for dtype in ["float32", "float16"] {
+            let r = try CommandRunner.run(["bench", "memory", "--config", Self.tinyConfig, "--set", "data.path=synthetic",
+                                           "--set", "train.steps=100", "--set", "memory.block_entities=50",
+                                           "--set", "memory.scope=all", "--set", "memory.init_interval=10", "--set", "memory.growth=2",
+                                           "--set", "memory.repeats=3", "--set", "memory.max_interval=500", "--entities", "40", "--repeats", "1", "--dtype", dtype, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            XCTAssertEqual(o["benchmark"] as? String, "memory")
+            XCTAssertEqual(o["dtype"] as? String, dtype)
+            XCTAssertEqual(o["ranks"] as? Int, 1)
+            XCTAssertEqual(o["entities"] as? Int, 40)
+            XCTAssertEqual(o["width"] as? Int, 32)
+            let total = try XCTUnwrap(o["entities_total"] as? Int)
+            XCTAssertEqual(o["memory_bytes"] as? Int, total * 32 * (dtype == "float32" ? 4 : 2))
+            bytes[dtype] = o["memory_bytes"] as? Int
+            let refresh = try XCTUnwrap(o["refresh_s"] as? Double)
+            XCTAssertGreaterThan(refresh, 0)
+            XCTAssertEqual(try XCTUnwrap(o["entities_per_s"] as? Double), 40 / refresh, accuracy: 1e-6 * 40 / refresh)
+            // T(i) = 10,10,10,20,20,20,… : refreshes at steps 10, 20, 30, 50, 70, 90 within 100 steps
+            XCTAssertEqual(o["refreshes"] as? Int, 6)
+            XCTAssertEqual(o["entities_per_refresh"] as? Int, min(50, total))
+            let perStep = try XCTUnwrap(o["refresh_s_per_step"] as? Double)
+            XCTAssertEqual(perStep, 6 * Double(min(50, total)) * refresh / 40 / 100, accuracy: 1e-9)
+            let nodes = try XCTUnwrap(o["entity_nodes_per_step"] as? Double)
+            XCTAssertGreaterThan(nodes, 0)
+            let onTheFly = try XCTUnwrap(o["onthefly_s_per_step"] as? Double)
+            XCTAssertEqual(onTheFly, nodes * refresh / 40, accuracy: 1e-9)
+            XCTAssertEqual(try XCTUnwrap(o["encoding_saving"] as? Double), onTheFly / perStep, accuracy: 1e-6 * onTheFly / perStep)
+        }
+        XCTAssertEqual(bytes["float16"].map { $0 * 2 }, bytes["float32"])
+        let bad = try CommandRunner.run(["bench", "memory", "--config", Self.tinyConfig, "--dtype", "float8"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--dtype must be float32 or float16, not float8"), bad.stderr)
+    }
+}
+
 final class BenchValidationTests: XCTestCase {
     func testBadOptionsAreErrors() throws {
         for args in [["--steps", "0"], ["--tokens", "2"], ["--tokens", "600"], ["--batch", "0"]] {

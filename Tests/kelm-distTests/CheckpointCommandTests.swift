@@ -137,6 +137,9 @@ final class CheckpointCommandTests: XCTestCase {
         let memory = try XCTUnwrap(json["memory"] as? [String: Any])
         XCTAssertEqual(memory["entities"] as? Int, 256)
         XCTAssertEqual(memory["width"] as? Int, 32)
+        XCTAssertEqual(memory["dtype"] as? String, "float32")
+        XCTAssertEqual(memory["bytes"] as? Int, 256 * 32 * 4)
+        XCTAssertEqual(fields["memory"], "256 × 32 entity context, float32, 32.0 KiB")
         XCTAssertNotNil(memory["next_refresh_step"] as? Int)
         let routing = try XCTUnwrap(json["routing"] as? [String: Any])
         let layers = try XCTUnwrap(routing["layers"] as? [[String: Any]])
@@ -186,6 +189,46 @@ final class CheckpointCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("the checkpoint's architecture is used (DESIGN §10); the configuration's differs in model.ffn_size 64 (configuration: 128)"), r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/checkpoints/ckpt-00000004.h5"))
+    }
+
+    /// `memory.dtype: float16` end to end: the checkpoint stores the memory as float16 (half the
+    /// bytes), `inspect` says so, `export --with-memory` writes it exactly in either dtype, and a
+    /// resume with `memory.dtype: float32` widens it, saying so.
+    func testFloat16MemoryThroughTrainInspectExportAndResume() throws {
+        let out = (directory as NSString).appendingPathComponent("half")
+        let r = try CommandRunner.run(["train", "--config", Self.tinyConfig, "--set", "data.path=synthetic",
+                                       "--set", "train.steps=3", "--set", "memory.dtype=float16", "--out", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let checkpoint = out + "/checkpoints/ckpt-00000003.h5"
+        let source = try HDF5File.open(checkpoint)
+        XCTAssertEqual(try source.withDataset("/memory/entity_context") { try $0.elementKind() }, .float(bytes: 2))
+        let memory = try source.withDataset("/memory/entity_context") { try $0.readFloats() }
+        try source.close()
+        XCTAssertEqual(memory.count, 256 * 32)
+        XCTAssertTrue(memory.allSatisfy { Float(Float16($0)) == $0 }, "float16 values")
+
+        let inspect = try CommandRunner.run(["inspect", out])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertEqual(inspect.fields["memory"], "256 × 32 entity context, float16, 16.0 KiB")
+
+        for dtype in ["float32", "float16"] {
+            let file = (directory as NSString).appendingPathComponent("half-weights-\(dtype).h5")
+            let e = try CommandRunner.run(["export", checkpoint, "--out", file, "--dtype", dtype, "--with-memory"])
+            XCTAssertEqual(e.status, 0, e.stderr)
+            let f = try HDF5File.open(file)
+            XCTAssertEqual(try f.withDataset("/memory/entity_context") { try $0.elementKind() }, .float(bytes: dtype == "float32" ? 4 : 2))
+            XCTAssertEqual(try f.withDataset("/memory/entity_context") { try $0.readFloats() }, memory, "\(dtype): the rows, exactly")
+            try f.close()
+        }
+
+        let resumed = (directory as NSString).appendingPathComponent("half-resumed")
+        let s = try CommandRunner.run(["train", "--config", Self.tinyConfig, "--set", "data.path=synthetic", "--set", "train.steps=4",
+                                       "--set", "memory.dtype=float32", "--resume", out, "--out", resumed])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertTrue(s.stderr.contains("the checkpoint's entity memory is float16 and memory.dtype is float32: its rows are widened to float32"), s.stderr)
+        let next = try HDF5File.open(resumed + "/checkpoints/ckpt-00000004.h5")
+        XCTAssertEqual(try next.withDataset("/memory/entity_context") { try $0.elementKind() }, .float(bytes: 4))
+        try next.close()
     }
 
     // MARK: export

@@ -133,8 +133,15 @@ public final class FusionModel {
     /// [N, d_g] the final node states n.
     public var nodeStates: UnsafePointer<Float> { UnsafePointer(finalStates.output.pointer) }
 
-    /// Forward through everything; `memory` is M, [|E|, d].
+    /// Forward through everything with a float32 M, [|E|, d].
     public func forward(text: TokenBatch, graph: GraphBatch, links: LinkBatch, memory: UnsafePointer<Float>,
+                        mode: ForwardMode, profiler: Profiler? = nil) -> Output {
+        forward(text: text, graph: graph, links: links, memory: EntityRows(memory, width: config.bert.hiddenSize),
+                mode: mode, profiler: profiler)
+    }
+
+    /// Forward through everything; `memory` is M, [|E|, d], float32 or float16.
+    public func forward(text: TokenBatch, graph: GraphBatch, links: LinkBatch, memory: EntityRows,
                         mode: ForwardMode, profiler: Profiler? = nil) -> Output {
         precondition(graph.graphs == text.batch, "one subgraph per segment")
         let params = store.values.pointer, c = config

@@ -32,12 +32,14 @@ public final class NodeInput {
         dPre = FlatBuffer(count: maxNodes * c.gnnHidden)
     }
 
-    /// output[N, d_g] from the entity memory M ([|E|, d], row per entity).
-    public func forward(graph: GraphBatch, memory: UnsafePointer<Float>, params: UnsafeMutablePointer<Float>) {
+    /// output[N, d_g] from the entity memory M ([|E|, d], row per entity; float16 rows are
+    /// widened to float32 here).
+    public func forward(graph: GraphBatch, memory: EntityRows, params: UnsafeMutablePointer<Float>) {
         let d = config.bert.hiddenSize, g = config.gnnHidden, N = graph.nodes
+        precondition(memory.width == d, "NodeInput: memory rows of \(memory.width) values, hidden size \(d)")
         for v in 0..<N {
             let e = Int(graph.nodeEntity.pointer[v]), row = memoryRows.pointer + v * d
-            if e < 0 { row.update(repeating: 0, count: d) } else { row.update(from: memory + e * d, count: d) }
+            if e < 0 { row.update(repeating: 0, count: d) } else { memory.copy(row: e, into: row) }
         }
         Linear.forward(y: pre.pointer, x: memoryRows.pointer, weight: p.weight.pointer(in: params),
                        bias: p.bias.pointer(in: params), rows: N, inFeatures: d, outFeatures: g)

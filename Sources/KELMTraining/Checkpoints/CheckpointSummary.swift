@@ -2,6 +2,7 @@ import Foundation
 import KELMCheckpoint
 import KELMDistributed
 import KELMHDF5
+import KELMModel
 
 /// What `kelm-dist inspect` reports about a checkpoint: its header, the stored configuration's
 /// architecture and policies, parameter counts by group (DESIGN §5) with each group's policy
@@ -47,6 +48,10 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
     public struct Memory: Codable, Equatable, Sendable {
         public var entities: Int
         public var width: Int
+        /// How the rows are stored: `float32` or `float16` (`memory.dtype`).
+        public var dtype: String
+        /// Stored bytes: entities · width · (4 or 2).
+        public var bytes: Int
         public var refresh_count: Int
         public var next_refresh_step: Int
         public var next_block: Int
@@ -139,7 +144,9 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
             guard shape.count == 2 else {
                 throw CheckpointError(file: stored.path, item: "/memory/entity_context", "has shape \(shape), expected [entities, hidden_size]")
             }
-            memory = Memory(entities: shape[0], width: shape[1], refresh_count: state.refreshCount,
+            let dtype = h.memoryDType ?? .float32
+            memory = Memory(entities: shape[0], width: shape[1], dtype: dtype.rawValue,
+                            bytes: shape[0] * shape[1] * dtype.byteWidth, refresh_count: state.refreshCount,
                             next_refresh_step: state.nextRefreshStep, next_block: state.nextBlock, momentum: state.momentum)
         } else {
             memory = nil
@@ -206,7 +213,7 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
             add("optimizer", "none (no Adam moments)")
         }
         if let mem = memory {
-            add("memory", "\(mem.entities) × \(mem.width) entity context")
+            add("memory", "\(mem.entities) × \(mem.width) entity context, \(mem.dtype), \(Self.bytes(mem.bytes))")
             add("memory refresh", "refresh_count \(mem.refresh_count), next refresh at step \(mem.next_refresh_step), next block starts at entity \(mem.next_block), momentum \(mem.momentum)")
         } else {
             add("memory", "none")

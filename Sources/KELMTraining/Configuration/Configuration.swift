@@ -1,4 +1,5 @@
 import Foundation
+import KELMModel
 
 /// The complete configuration of a kelm-dist run (DESIGN §10).
 ///
@@ -448,6 +449,9 @@ extension KELMConfig {
             case float32
             /// `float16` (halves the memory; rows are widened to float32 when read).
             case float16
+
+            /// The memory's element type.
+            public var storage: EntityMemoryDType { self == .float32 ? .float32 : .float16 }
         }
 
         /// `refresh`: `full` or `rolling`. Default `rolling`.

@@ -54,17 +54,22 @@ public struct BatchDumpJob {
         let rows = FlatBuffer(count: used.count * d)
         try trainer.descriptionEncoder.encode(entities: used[...], source: data, params: model.store.values.pointer,
                                               output: rows.pointer)
-        for (i, e) in used.enumerated() { (trainer.memory.values.pointer + e * d).update(from: rows.pointer + i * d, count: d) }
-        let out = model.forward(text: fused.text, graph: g, links: fused.links, memory: trainer.memory.values.pointer,
-                                mode: .inference)
+        try trainer.memory.write { storage in
+            for (i, e) in used.enumerated() { storage.store(rows.pointer + i * d, at: e * d, count: d) }
+        }
+        let out = model.forward(text: fused.text, graph: g, links: fused.links, memory: trainer.memory.rows, mode: .inference)
         let norm = LossNormalization(mlmCount: out.mlmCount, lpCount: out.lpCount,
                                      mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
         model.store.zeroGrads()
         model.backward(text: fused.text, graph: g, links: fused.links, normalization: norm, sinks: .all(model.store.grads.pointer))
-        try BatchDump.write(to: output, configJSON: try trainer.config.canonicalJSON(), model: model, text: fused.text,
-                            mentionMask: Array(UnsafeBufferPointer(start: fused.mentionMask.pointer, count: fused.text.rows)),
-                            graph: g, links: fused.links, memory: trainer.memory.values.pointer,
-                            entityCount: data.entityCount, output: out, normalization: norm)
+        // the dump holds M as float32 (a float16 memory widened, exactly: the rows the model read)
+        let memory = trainer.memory.storage.floats()
+        try memory.withUnsafeBufferPointer { m in
+            try BatchDump.write(to: output, configJSON: try trainer.config.canonicalJSON(), model: model, text: fused.text,
+                                mentionMask: Array(UnsafeBufferPointer(start: fused.mentionMask.pointer, count: fused.text.rows)),
+                                graph: g, links: fused.links, memory: m.baseAddress!,
+                                entityCount: data.entityCount, output: out, normalization: norm)
+        }
         return Summary(loss: norm.total(mlmSum: out.mlmLossSum, lpSum: out.lpLossSum), mlmLoss: norm.mlmLoss(out.mlmLossSum),
                        lpLoss: norm.lpLoss(out.lpLossSum), parameters: model.store.table.count, nodes: g.nodes,
                        edges: g.edges, positives: fused.links.count)

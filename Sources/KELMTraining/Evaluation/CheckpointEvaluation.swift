@@ -76,24 +76,26 @@ public struct CheckpointEvaluation {
                                     maxEdges: B * 32 * J, maxPositives: B * 100)
         try Checkpoint.read("params", from: f, into: model.store.values, table: model.store.table)
         let d = fusion.bert.hiddenSize, E = dataset.entityCount
-        let memory = FlatBuffer(count: E * d)
-        if try f.exists("/memory/entity_context") {
-            try Checkpoint.readMemory(from: f, into: memory, entities: E, width: d)
+        let memory: EntityContextMemory
+        if let stored = header.memoryDType {
+            // the stored rows as they are (a float16 memory stays float16)
+            memory = EntityContextMemory(entityCount: E, width: d, dtype: stored)
+            try Checkpoint.readMemory(from: f, into: memory.storage, entities: E, width: d)
         } else {
-            // a weights-only file: the memory as at step 0 (every description through LM1)
+            // a weights-only file: the memory as at step 0 (every description through LM1), in
+            // the stored configuration's memory.dtype
             log("\(file) holds no entity memory: encoding the \(E) descriptions as at step 0")
             let source = try DatasetTrainingData(path: path, maxNodes: J, seed: options.seed)
             let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: fusion.bert, layerCount: fusion.firstFusionLayer,
                                              batch: 32, tokens: config.memory.descriptionTokens)
-            let m = EntityContextMemory(entityCount: E, width: d)
-            try m.fill(encoder: encoder, source: source, params: model.store.values.pointer, collective: collective)
-            memory.pointer.update(from: m.values.pointer, count: E * d)
+            memory = EntityContextMemory(entityCount: E, width: d, dtype: config.memory.dtype.storage)
+            try memory.fill(encoder: encoder, source: source, params: model.store.values.pointer, collective: collective)
         }
         try f.close()
         closed = true
         let evaluator = try Evaluator(model: model, data: try EvaluationData(dataset: dataset, split: split), options: options)
         evaluator.log = log
-        let result = try evaluator.evaluate(memory: memory.pointer, collective: collective, step: header.step)
+        let result = try evaluator.evaluate(memory: memory.rows, collective: collective, step: header.step)
         return Outcome(result: result, checkpoint: file, step: header.step, dataPath: path, config: config)
     }
 }

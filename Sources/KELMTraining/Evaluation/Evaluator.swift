@@ -47,7 +47,7 @@ public struct EvaluationOptions: Equatable, Sendable {
 /// ```swift
 /// let evaluator = try Evaluator(model: trainer.model, data: try EvaluationData(training: data, split: .valid),
 ///                               options: EvaluationOptions(config: config))
-/// let result = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: collective)
+/// let result = try evaluator.evaluate(memory: trainer.memory.rows, collective: collective)
 /// ```
 ///
 /// It uses the model's activation buffers (run it between training steps, not during one) and
@@ -109,7 +109,7 @@ public final class Evaluator {
     /// Evaluates with entity memory `memory` ([|E|, d], the same on every rank). Every rank
     /// must call it (it runs collectives); every rank gets the same result. `step` only labels
     /// the result and the watchdog's messages.
-    public func evaluate(memory: UnsafePointer<Float>, collective: Collective, step: Int? = nil) throws -> EvaluationResult {
+    public func evaluate(memory: EntityRows, collective: Collective, step: Int? = nil) throws -> EvaluationResult {
         let start = Profiler.now()
         var result = EvaluationResult(split: data.split.rawValue)
         result.step = step
@@ -155,7 +155,7 @@ public final class Evaluator {
         case loss, count, correct, mentionLoss, mentionCount, mentionCorrect, lpLoss, lpCount
     }
 
-    func maskedLM(memory: UnsafePointer<Float>, collective: Collective, step: Int, into result: inout EvaluationResult) throws {
+    func maskedLM(memory: EntityRows, collective: Collective, step: Int, into result: inout EvaluationResult) throws {
         let S = segmentCount, B = batchSize
         let batches = (S + B - 1) / B
         let mine = Self.block(count: batches, rank: collective.rank, size: collective.size)
@@ -193,7 +193,7 @@ public final class Evaluator {
     /// One batch of held-out segments, assembled as training segments are (the data module's
     /// subgraph rule, whole-word masking and link sampling keyed by (seed, epoch 0, index in
     /// the split)); returns its sums.
-    func maskedLMBatch(segments: Range<Int>, memory: UnsafePointer<Float>) throws -> [Double] {
+    func maskedLMBatch(segments: Range<Int>, memory: EntityRows) throws -> [Double] {
         let dataset = data.dataset
         assembler.begin(loaderBatch)
         for i in segments {
@@ -327,7 +327,7 @@ public final class Evaluator {
     }
 
     /// LN(n) of each entity of batch `k` (rows in plan order) appended to `states`.
-    func entityStates(batch k: Int, plan: EntityPlan, memory: UnsafePointer<Float>, builder: inout EntitySubgraphBuilder,
+    func entityStates(batch k: Int, plan: EntityPlan, memory: EntityRows, builder: inout EntitySubgraphBuilder,
                       into states: inout [Float]) throws {
         let dataset = data.dataset
         let R = Int32(dataset.relationCount), T = plan.tokens[k], g = model.config.gnnHidden
@@ -371,7 +371,7 @@ public final class Evaluator {
     /// LN(n) of every candidate entity, rows in column order (candidates ascending), the same on
     /// every rank: each rank computes a contiguous block of the fixed batches (balanced by cost)
     /// and the blocks are all-gathered.
-    func candidateStates(memory: UnsafePointer<Float>, collective: Collective, step: Int) throws -> (plan: EntityPlan, states: FlatBuffer) {
+    func candidateStates(memory: EntityRows, collective: Collective, step: Int) throws -> (plan: EntityPlan, states: FlatBuffer) {
         if plan == nil { plan = makePlan() }
         let plan = self.plan!
         let g = model.config.gnnHidden
@@ -406,7 +406,7 @@ public final class Evaluator {
         return (plan, states)
     }
 
-    func linkPrediction(memory: UnsafePointer<Float>, collective: Collective, step: Int, into result: inout EvaluationResult) throws {
+    func linkPrediction(memory: EntityRows, collective: Collective, step: Int, into result: inout EvaluationResult) throws {
         let triples = Array(rankedTriples)
         result.triples = triples.count
         guard !triples.isEmpty else { return }

@@ -8,14 +8,15 @@ public final class NodeSharedMemory: MemorySharing {
     public let node: Communicator
     public let window: SharedMemoryWindow
 
-    /// Collective over `world`. Returns nil when this node has one rank only (nothing to share).
-    public static func make(world: Communicator, floats: Int) throws -> NodeSharedMemory? {
+    /// A window of `bytes` bytes (M at its `memory.dtype`: |E| · d · 4 for float32, · 2 for
+    /// float16). Collective over `world`. Returns nil when this node has one rank only (nothing to share).
+    public static func make(world: Communicator, bytes: Int) throws -> NodeSharedMemory? {
         let node = try world.splitShared()
         guard node.size > 1 else {
             try node.close()
             return nil
         }
-        return NodeSharedMemory(node: node, window: try SharedMemoryWindow(byteCount: floats * MemoryLayout<Float>.stride, node: node))
+        return NodeSharedMemory(node: node, window: try SharedMemoryWindow(byteCount: bytes, node: node))
     }
 
     init(node: Communicator, window: SharedMemoryWindow) {
@@ -23,7 +24,8 @@ public final class NodeSharedMemory: MemorySharing {
         self.window = window
     }
 
-    public var storage: UnsafeMutablePointer<Float> { window.base.bindMemory(to: Float.self, capacity: window.byteCount / 4) }
+    /// The shared bytes (the memory binds them to its element type).
+    public var storage: UnsafeMutableRawPointer { window.base }
     public var isWriter: Bool { node.rank == 0 }
 
     /// A node barrier: the writer's stores precede it, the readers' loads follow it (on x86's

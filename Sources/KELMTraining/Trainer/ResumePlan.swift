@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMModel
 
 /// How a run resumes from a checkpoint (DESIGN §7, §10): the architecture comes from the
 /// checkpoint; the global batch is kept, adjusting the accumulation (or else the micro-batch)
@@ -30,6 +31,9 @@ public struct ResumePlan {
         }
         config.model = saved.model
         config.model.initFrom = nil
+        if let stored = header.memoryDType, let note = Self.memoryConversion(stored: stored, requested: requested.memory.dtype.storage) {
+            notes.append(note)
+        }
         let global = saved.train.microBatch * header.worldSize * saved.train.accumulation
         let B = config.train.microBatch, A = config.train.accumulation
         if B * worldSize * A != global {
@@ -47,6 +51,20 @@ public struct ResumePlan {
         }
         self.config = config
         self.notes = notes
+    }
+
+    /// What loading a memory stored as `stored` into a run whose `memory.dtype` is `requested`
+    /// does (nil when they agree): the memory is converted, never refused, since the dtype is a
+    /// storage choice that a resumed run may change (e.g. to float16 to fit a larger node).
+    static func memoryConversion(stored: EntityMemoryDType, requested: EntityMemoryDType) -> String? {
+        switch (stored, requested) {
+        case (.float32, .float16):
+            return "the checkpoint's entity memory is float32 and memory.dtype is float16: its rows are rounded to float16 (to nearest) on loading, so the run continues close to, not bit-identical with, a float32 run"
+        case (.float16, .float32):
+            return "the checkpoint's entity memory is float16 and memory.dtype is float32: its rows are widened to float32 (exactly) on loading; refreshes from here on are stored in float32"
+        default:
+            return nil
+        }
     }
 
     /// The architecture keys whose values differ, as `key saved (configuration: requested)`.

@@ -46,6 +46,11 @@ public struct StepMetrics: Codable, Sendable {
     public var skipped: Bool
     /// Milliseconds spent on knowledge-path attribution at this step (absent when it did not run).
     public var attribution_ms: Double?
+    /// The entity-memory refresh at the start of this step (absent when none ran): its
+    /// milliseconds, the entities it covered and their rate.
+    public var memory_refresh_ms: Double?
+    public var memory_refreshed_entities: Int?
+    public var memory_entities_per_s: Double?
 }
 
 /// The data-parallel trainer (DESIGN §3, §5, §6): every rank holds a replica of the fusion
@@ -116,11 +121,11 @@ public final class Trainer {
     /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
     /// `log` hears start-up progress (the memory fill takes a while on large KGs).
     /// `sharedMemory`, when given, provides storage for M shared by the ranks of a node
-    /// (one copy per node, DESIGN §4): called with the float count, it returns the storage and
-    /// how the node's ranks coordinate writes.
+    /// (one copy per node, DESIGN §4): called with M's byte count (at `memory.dtype`), it
+    /// returns the storage and how the node's ranks coordinate writes.
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
                 fillMemory: Bool = true, log: (String) -> Void = { _ in },
-                sharedMemory: ((Int) throws -> (UnsafeMutablePointer<Float>, MemorySharing)?)? = nil) throws {
+                sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)? = nil) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
@@ -209,11 +214,14 @@ public final class Trainer {
             FusionBatch(batch: B, tokens: T, nodesPerSegment: data.nodesPerSegment, edgesPerSegment: data.edgesPerSegment)
         }
         schedule = LinearSchedule(warmup: config.train.warmupSteps, total: config.train.steps)
-        if let shared = try sharedMemory?(data.entityCount * c.bert.hiddenSize) {
-            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, shared: shared.0, sharing: shared.1)
-            notes.append("the entity memory is shared by the ranks of each node: one copy of \(data.entityCount * c.bert.hiddenSize * 4 / 1_048_576) MiB per node")
+        let memoryDType = config.memory.dtype.storage
+        let memoryBytes = EntityContextMemory.bytes(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType)
+        if let shared = try sharedMemory?(memoryBytes) {
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType,
+                                         shared: shared.0, sharing: shared.1)
+            notes.append("the entity memory (\(memoryDType.rawValue)) is shared by the ranks of each node: one copy of \(memoryBytes / 1_048_576) MiB per node")
         } else {
-            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize)
+            memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType)
         }
         descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
                                                 batch: 32, tokens: config.memory.descriptionTokens)
@@ -249,7 +257,12 @@ public final class Trainer {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
         Self.debugStall(rank: rank, step: g)
-        if memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
+        var refresh: (ms: Double, entities: Int)? = nil
+        if memorySchedule.isDue(step: g) {
+            let t = Profiler.now()
+            let covered = try guarded("entity-memory refresh") { try refreshMemory() }
+            refresh = (Double(Profiler.now() - t) * 1e-6, covered)
+        }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
         if paths != nil && g % max(1, config.routing.interval) == 0 { try guarded("knowledge-path attribution") { try selectPaths() } }
@@ -269,7 +282,7 @@ public final class Trainer {
         let progress = ReductionProgress(reducer, stageIndex)
         for (a, b) in batches.enumerated() {
             let t0 = Profiler.now()
-            let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.values.pointer, mode: mode)
+            let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.rows, mode: mode)
             let t1 = Profiler.now()
             if a == A - 1 { reducer.beginStep() }
             model.backward(text: b.text, graph: b.graph, links: b.links, normalization: norm, sinks: sinks,
@@ -341,7 +354,9 @@ public final class Trainer {
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
                            bytes_allreduced: reducer.denseBytes + sparseBytes + (paths?.packed.count ?? 0) * 4,
                            bytes_dense_equivalent: model.store.table.count * 4,
-                           skipped: skipped, attribution_ms: attributionMs)
+                           skipped: skipped, attribution_ms: attributionMs, memory_refresh_ms: refresh?.ms,
+                           memory_refreshed_entities: refresh?.entities,
+                           memory_entities_per_s: refresh.map { $0.ms > 0 ? Double($0.entities) / ($0.ms * 1e-3) : 0 })
     }
 
     /// Everything a checkpoint holds at this step boundary.
@@ -351,7 +366,7 @@ public final class Trainer {
             worldSize: collective.size, configJSON: try config.canonicalJSON(), table: model.store.table,
             params: model.store.values, expAvg: optimizer.expAvg, expAvgSq: optimizer.expAvgSq,
             optimizerStep: optimizer.step, lrPretrained: config.train.lrPretrained, lrNew: config.train.lrNew,
-            memory: (memory.values, memory.entityCount, memory.width))
+            memory: (memory.storage, memory.entityCount, memory.width))
         c.memoryState = Checkpoint.MemoryState(refreshCount: memorySchedule.refreshCount,
                                                nextRefreshStep: memorySchedule.nextRefreshStep,
                                                nextBlock: memorySchedule.nextBlock, momentum: config.memory.momentum)
@@ -425,7 +440,7 @@ public final class Trainer {
             let keep = r < mine * T && saved[r] >= 0 && (!mentionsOnly || batch.mentionMask.pointer[r] != 0)
             text.labels.pointer[r] = keep ? saved[r] : -100
         }
-        let scores = attribution.attribute(text: text, graph: batch.graph, links: batch.links, memory: memory.values.pointer,
+        let scores = attribution.attribute(text: text, graph: batch.graph, links: batch.links, memory: memory.rows,
                                            samples: mine, globalCount: Int(mentionsOnly ? counts[0] : counts[1]),
                                            steps: config.routing.igSteps, mode: config.routing.igMode == .joint ? .joint : .perLayer)
         for r in 0..<text.rows { text.labels.pointer[r] = saved[r] }
@@ -445,8 +460,10 @@ public final class Trainer {
         attributionMs = Double(Profiler.now() - start) * 1e-6
     }
 
-    /// A scheduled refresh of the entity memory (full, or the next rolling block).
-    public func refreshMemory() throws {
+    /// A scheduled refresh of the entity memory (full, or the next rolling block). Returns the
+    /// number of entities it covered.
+    @discardableResult
+    public func refreshMemory() throws -> Int {
         let coverage: EntityContextMemory.Coverage = config.memory.refresh == .full
             ? .full : .rolling(block: config.memory.blockEntities)
         let (entities, next) = EntityContextMemory.covered(coverage, candidates: memoryCandidates, next: memorySchedule.nextBlock)
@@ -454,6 +471,7 @@ public final class Trainer {
                            source: data, params: model.store.values.pointer, collective: collective)
         memorySchedule.nextBlock = next
         memorySchedule.recordRefresh(at: step)
+        return entities.count
     }
 
     /// Adds every rank's word-embedding gradient rows (in rank order, the same on every rank)

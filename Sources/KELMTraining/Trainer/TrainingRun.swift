@@ -17,7 +17,7 @@ public struct TrainingRun {
     /// Continue from this checkpoint (see `ResumePlan` for the configuration to use).
     public var resume: ResumePlan?
     /// Node-shared storage for the entity memory (see `Trainer.init`).
-    public var sharedMemory: ((Int) throws -> (UnsafeMutablePointer<Float>, MemorySharing)?)?
+    public var sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)?
 
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String?, runDirectory: String,
                 logger: Logger) {
@@ -95,7 +95,7 @@ public struct TrainingRun {
             }
             var evaluated: EvaluationResult? = nil
             if let evaluator, done % config.eval.every == 0 || done == total {
-                let result = try evaluator.evaluate(memory: trainer.memory.values.pointer, collective: collective, step: done)
+                let result = try evaluator.evaluate(memory: trainer.memory.rows, collective: collective, step: done)
                 evaluated = result
                 if isRoot {
                     try metrics?.append(EvaluationLogRecord(step: done, eval: result))
