@@ -42,6 +42,34 @@ final class BenchMemoryCommandTests: XCTestCase {
 
     /// `bench memory --json`: refresh time and rate, the schedule's amortised cost and the
     /// on-the-fly comparison, consistent with one another; `--dtype float16` halves the bytes.
+    func testBenchCheckpointJson() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-bench-ckpt-test-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }  // test scratch folder
+        var tensorBytes: [String: Int] = [:]
+        for dtype in ["float32", "float16"] {
+            let r = try CommandRunner.run(["bench", "checkpoint", "--config", Self.tinyConfig, "--set", "memory.dtype=\(dtype)",
+                                           "--entities", "50", "--repeats", "2", "--dir", dir, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            XCTAssertEqual(o["benchmark"] as? String, "checkpoint")
+            XCTAssertEqual(o["memory_dtype"] as? String, dtype)
+            XCTAssertEqual(o["entities"] as? Int, 50)
+            XCTAssertEqual(o["width"] as? Int, 32)
+            let parameters = try XCTUnwrap(o["parameters"] as? Int)
+            let tensors = try XCTUnwrap(o["tensor_bytes"] as? Int)
+            XCTAssertEqual(tensors, 12 * parameters + 50 * 32 * (dtype == "float32" ? 4 : 2))
+            tensorBytes[dtype] = tensors
+            XCTAssertGreaterThan(try XCTUnwrap(o["file_bytes"] as? Int), tensors, "the file holds every tensor")
+            XCTAssertEqual((o["save_s"] as? [Double])?.count, 2)
+            XCTAssertEqual((o["load_s"] as? [Double])?.count, 2)
+            XCTAssertTrue((o["save_s"] as? [Double] ?? []).allSatisfy { $0 > 0 })
+            // the scratch folder is removed
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+        }
+        XCTAssertEqual(tensorBytes["float32"]! - tensorBytes["float16"]!, 50 * 32 * 2)
+    }
+
     func testBenchMemoryJson() throws {
         var bytes: [String: Int] = [:]
         for dtype in ["float32", "float16"] {
