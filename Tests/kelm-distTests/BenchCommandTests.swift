@@ -36,6 +36,34 @@ final class BenchCommandTests: XCTestCase {
     }
 }
 
+final class BenchAllReduceCommandTests: XCTestCase {
+    /// `bench allreduce --json` on one process: the buffer size, the repeats, a positive time and
+    /// algorithm bandwidth, no bus traffic at one rank (2(n−1)/n = 0), the ring algorithm.
+    /// (At 3 ranks over TCP, Tests/multihost checks the bytes each link carries.)
+    func testBenchAllReduceJson() throws {
+        let r = try CommandRunner.run(["bench", "allreduce", "--mb", "0.4", "--repeats", "3", "--warmup", "0", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["ranks"] as? Int, 1)
+        XCTAssertEqual(object["bytes"] as? Int, 400_000)
+        XCTAssertEqual(object["repeats"] as? Int, 3)
+        let seconds = try XCTUnwrap(object["seconds"] as? Double)
+        let algbw = try XCTUnwrap(object["algbw_gbit_s"] as? Double)
+        XCTAssertGreaterThan(seconds, 0)
+        XCTAssertEqual(algbw, 400_000 * 8 / seconds / 1e9, accuracy: 1e-9 * algbw)
+        XCTAssertEqual(object["busbw_gbit_s"] as? Double, 0)
+        XCTAssertEqual(object["algorithm"] as? String, "ring")
+    }
+
+    func testBadOptionsAreErrors() throws {
+        for args in [["--mb", "0"], ["--mb", "5000"], ["--repeats", "0"], ["--warmup", "-1"]] {
+            let r = try CommandRunner.run(["bench", "allreduce"] + args)
+            XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains("--"), r.stderr)
+        }
+    }
+}
+
 final class BenchValidationTests: XCTestCase {
     func testBadOptionsAreErrors() throws {
         for args in [["--steps", "0"], ["--tokens", "2"], ["--tokens", "600"], ["--batch", "0"]] {
