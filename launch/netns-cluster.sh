@@ -2,7 +2,8 @@
 # A simulated cluster on one machine: N network namespaces ("hosts") joined by veth pairs to a
 # bridge, Open MPI launching one rank per host over TCP without sshd. Root only (iproute2).
 #
-#   launch/netns-cluster.sh run --hosts N [--rate 100mbit] [--timeout S] [--subnet 10.77.0] -- COMMAND...
+#   launch/netns-cluster.sh run --hosts N [--rate 100mbit] [--timeout S] [--subnet 10.77.0]
+#                               [--tcp-retries2 5] -- COMMAND...
 #   launch/netns-cluster.sh cleanup        # removes what a killed run left behind
 #
 # What `run` builds (docs/multihost.md has the details and the reasons):
@@ -11,6 +12,10 @@
 #   - namespaces kelm-h0 … kelm-h<N-1>: interface eth0 (peer of vh<i>) with <subnet>.<i+1>/24,
 #     and lo; nothing else. No default route: the subnet exists only inside these namespaces
 #     and nothing is created in the root namespace.
+#   - in every namespace net.ipv4.tcp_retries2 = 5 (--tcp-retries2; the kernel's default is 15):
+#     a TCP connection whose peer stopped answering fails after about 13 s instead of 15 min,
+#     so that mpirun gives up on a host whose link was lost once the job is aborted (the
+#     collective watchdog ends the ranks; mpirun then waits for every daemon).
 #   - with --rate R: a tbf qdisc of rate R on both ends of every veth (egress of eth0 in the
 #     host and of vh<i> in the switch), so each host's link is limited in both directions.
 #     (No netem in this kernel: no latency or loss emulation.)
@@ -37,7 +42,7 @@ die() { echo "$prog: $*" >&2; exit 2; }
 log() { echo "$prog: $*" >&2; }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -122,25 +127,29 @@ rate_bytes() {
     esac
 }
 
-# isolate NS: no IPv4 forwarding, no IPv6 in the namespace (written to /proc/sys directly:
-# procps's sysctl may be missing; IPv6 may be absent from the kernel).
+# isolate NS: no IPv4 forwarding, no IPv6 in the namespace, TCP retransmissions given up after
+# $tcp_retries2 retries (written to /proc/sys directly: procps's sysctl may be missing; IPv6
+# may be absent from the kernel; these settings belong to the namespace).
 isolate() {
     ip netns exec "$1" sh -c '
         echo 0 >/proc/sys/net/ipv4/ip_forward
+        echo "$0" >/proc/sys/net/ipv4/tcp_retries2
         for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do
             [ -w "$f" ] && echo 1 >"$f"
         done
-        true'
+        true' "$tcp_retries2"
 }
 
 cmd_run() {
     local hosts="" rate="" limit=600 subnet="10.77.0"
+    tcp_retries2=5
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --hosts) hosts="${2:?}"; shift 2 ;;
             --rate) rate="${2:?}"; shift 2 ;;
             --timeout) limit="${2:?}"; shift 2 ;;
             --subnet) subnet="${2:?}"; shift 2 ;;
+            --tcp-retries2) tcp_retries2="${2:?}"; shift 2 ;;
             --) shift; break ;;
             -h|--help) usage ;;
             *) die "unknown option '$1' (COMMAND goes after --)" ;;
@@ -151,6 +160,8 @@ cmd_run() {
     [[ "$limit" =~ ^[0-9]+$ && "$limit" -ge 1 ]] || die "--timeout: seconds"
     [[ "$subnet" =~ ^10\.([0-9]{1,3})\.([0-9]{1,3})$ && "${BASH_REMATCH[1]}" -le 255 && "${BASH_REMATCH[2]}" -le 255 ]] \
         || die "--subnet: the first three octets of a 10.x.y.0/24 network, e.g. 10.77.0"
+    [[ "$tcp_retries2" =~ ^[0-9]+$ && "$tcp_retries2" -ge 1 && "$tcp_retries2" -le 15 ]] \
+        || die "--tcp-retries2: 1 to 15 (net.ipv4.tcp_retries2; the kernel's default is 15)"
     local burst="" qlimit=""
     if [[ -n "$rate" ]]; then
         local bps
@@ -301,7 +312,7 @@ EOF
     export KELM_NETNS_DIR="$dir" KELM_NETNS_HOSTS="$hosts" KELM_NETNS_HOSTFILE="$hostfile"
     export KELM_NETNS_AGENT="$agent" KELM_NETNS_SUBNET="$subnet.0/24" KELM_NETNS_MPIRUN="$wrapper"
     export KELM_NETNS_MPIRUN_FLAGS="$quoted"
-    log "$hosts hosts ${subnet}.1-${subnet}.$hosts (switch $subnet.254 in $switch_ns)${rate:+, $rate each way per link}; timeout ${limit}s"
+    log "$hosts hosts ${subnet}.1-${subnet}.$hosts (switch $subnet.254 in $switch_ns)${rate:+, $rate each way per link}; tcp_retries2 $tcp_retries2; timeout ${limit}s"
     log "mpirun flags: $quoted-np $hosts --wdir \$PWD"
 
     # COMMAND in the switch namespace, in the background so that a signal reaches the trap at

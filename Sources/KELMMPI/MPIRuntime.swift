@@ -76,6 +76,43 @@ public enum MPIRuntime {
         return state.providedThreadLevel
     }
 
+    /// Open MPI parameters this program sets before `MPI_Init` (as `OMPI_MCA_<name>`), unless
+    /// the environment already names them (`mpirun --mca NAME VALUE`, `-x OMPI_MCA_NAME=…`):
+    /// - `coll_libnbc_iallreduce_algorithm` 1 (ring): the gradient reducer's in-place
+    ///   `MPI_Iallreduce`. Open MPI 4.1's `libnbc` otherwise picks its binomial algorithm for
+    ///   every in-place call (a reduce to rank 0, then a broadcast): at 3 ranks rank 0's link
+    ///   carries the whole buffer twice each way, one direction after the other. The ring sends
+    ///   2(n−1)/n of the buffer each way per rank, both directions at once. docs/multihost.md
+    ///   has the measurements.
+    /// Other MPI libraries ignore these variables.
+    public static let defaultOpenMPIParameters: [(name: String, value: String)] = [
+        ("coll_libnbc_iallreduce_algorithm", "1"),
+    ]
+
+    /// The value of the integer MPI control variable `name` (`MPI_T`; Open MPI exposes its MCA
+    /// parameters this way, e.g. `coll_libnbc_iallreduce_algorithm`), or nil if MPI has no
+    /// variable of that name. Initialises MPI if needed.
+    public static func integerControlVariable(_ name: String) throws -> Int32? {
+        _ = try world()
+        var provided: Int32 = 0
+        try mpiCheck(MPI_T_init_thread(kelm_mpi_thread_funneled(), &provided), "MPI_T_init_thread")
+        defer { reportFailure { try mpiCheck(MPI_T_finalize(), "MPI_T_finalize") } }
+        var index: Int32 = 0
+        let found = MPI_T_cvar_get_index(name, &index)
+        if found == MPI_T_ERR_INVALID_NAME { return nil }
+        try mpiCheck(found, "MPI_T_cvar_get_index(\(name))")
+        var handle: MPI_T_cvar_handle? = nil
+        var count: Int32 = 0
+        try mpiCheck(MPI_T_cvar_handle_alloc(index, nil, &handle, &count), "MPI_T_cvar_handle_alloc(\(name))")
+        defer { reportFailure { try mpiCheck(MPI_T_cvar_handle_free(&handle), "MPI_T_cvar_handle_free(\(name))") } }
+        guard count == 1 else {
+            throw MPIError.invalidArgument(call: "MPI_T_cvar_read(\(name))", reason: "\(count) values, expected one integer")
+        }
+        var value: Int32 = 0
+        try mpiCheck(MPI_T_cvar_read(handle, &value), "MPI_T_cvar_read(\(name))")
+        return value
+    }
+
     /// Prints `message` to stderr naming the world rank and aborts the whole job (`MPI_Abort`
     /// on the world communicator). Without active MPI it just exits with `code`.
     public static func abort(code: Int32, message: String) -> Never {
@@ -119,6 +156,9 @@ public enum MPIRuntime {
             // Someone else initialised MPI: use it, but leave finalising it to them.
             try mpiCheck(MPI_Query_thread(&provided), "MPI_Query_thread")
         } else {
+            for parameter in defaultOpenMPIParameters {
+                setenv("OMPI_MCA_" + parameter.name, parameter.value, 0)
+            }
             try mpiCheck(MPI_Init_thread(nil, nil, required, &provided), "MPI_Init_thread")
             state.ownsMPI = true
             registerExitHandler()

@@ -102,6 +102,40 @@ final class AllReduceTests: XCTestCase {
         XCTAssertEqual(second, (0 ..< 100).map { Double(world.size - 1) + Double($0) })
     }
 
+    /// The in-place non-blocking all-reduce runs Open MPI's ring algorithm (set before MPI_Init,
+    /// MPIRuntime.defaultOpenMPIParameters): the value of the control variable, and sums of
+    /// lengths that do not split evenly into one segment per rank (also fewer elements than ranks).
+    func testNonBlockingAllReduceRunsTheRing() throws {
+        let world = try worldCommunicator()
+        let expected = Int32(ProcessInfo.processInfo.environment[Self.expectAlgorithmVariable] ?? "1")
+        XCTAssertEqual(try MPIRuntime.integerControlVariable("coll_libnbc_iallreduce_algorithm"), expected)
+        XCTAssertNil(try MPIRuntime.integerControlVariable("kelm_no_such_parameter"))
+        for count in [1, 2, 3, 4, 1001, 65536 + 7] {
+            var values = (0 ..< count).map { Float(world.rank + 1) * Float($0 % 29 + 1) }
+            try values.withUnsafeMutableBufferPointer { try world.startAllReduce($0, op: .sum).wait() }
+            let s = Float(triangular(world.size))
+            XCTAssertEqual(values, (0 ..< count).map { s * Float($0 % 29 + 1) }, "\(count) elements")
+        }
+    }
+
+    private static let expectAlgorithmVariable = "KELM_MPI_TEST_EXPECT_IALLREDUCE_ALGORITHM"
+
+    /// A choice of the launcher (`mpirun --mca coll_libnbc_iallreduce_algorithm 2` puts it in the
+    /// environment) is kept: in a child process with the variable set.
+    func testLauncherChoiceOfTheAllReduceAlgorithmIsKept() throws {
+        if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil {
+            throw XCTSkip("child-process tests run only without mpirun")
+        }
+        if ProcessInfo.processInfo.environment[Self.expectAlgorithmVariable] != nil {
+            throw XCTSkip("the child runs testNonBlockingAllReduceRunsTheRing only")
+        }
+        let (status, output) = try runTestInChildProcess(
+            "KELMMPITests.AllReduceTests/testNonBlockingAllReduceRunsTheRing",
+            environment: ["OMPI_MCA_coll_libnbc_iallreduce_algorithm": "2", Self.expectAlgorithmVariable: "2"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("Executed 1 test, with 0 failures"), output)
+    }
+
     /// A request dropped while pending is completed by its deinit.
     func testDroppedRequestCompletesInDeinit() throws {
         let world = try worldCommunicator()

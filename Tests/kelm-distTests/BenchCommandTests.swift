@@ -42,34 +42,6 @@ final class BenchMemoryCommandTests: XCTestCase {
 
     /// `bench memory --json`: refresh time and rate, the schedule's amortised cost and the
     /// on-the-fly comparison, consistent with one another; `--dtype float16` halves the bytes.
-    func testBenchCheckpointJson() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-bench-ckpt-test-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }  // test scratch folder
-        var tensorBytes: [String: Int] = [:]
-        for dtype in ["float32", "float16"] {
-            let r = try CommandRunner.run(["bench", "checkpoint", "--config", Self.tinyConfig, "--set", "memory.dtype=\(dtype)",
-                                           "--entities", "50", "--repeats", "2", "--dir", dir, "--json"])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
-            XCTAssertEqual(o["benchmark"] as? String, "checkpoint")
-            XCTAssertEqual(o["memory_dtype"] as? String, dtype)
-            XCTAssertEqual(o["entities"] as? Int, 50)
-            XCTAssertEqual(o["width"] as? Int, 32)
-            let parameters = try XCTUnwrap(o["parameters"] as? Int)
-            let tensors = try XCTUnwrap(o["tensor_bytes"] as? Int)
-            XCTAssertEqual(tensors, 12 * parameters + 50 * 32 * (dtype == "float32" ? 4 : 2))
-            tensorBytes[dtype] = tensors
-            XCTAssertGreaterThan(try XCTUnwrap(o["file_bytes"] as? Int), tensors, "the file holds every tensor")
-            XCTAssertEqual((o["save_s"] as? [Double])?.count, 2)
-            XCTAssertEqual((o["load_s"] as? [Double])?.count, 2)
-            XCTAssertTrue((o["save_s"] as? [Double] ?? []).allSatisfy { $0 > 0 })
-            // the scratch folder is removed
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
-        }
-        XCTAssertEqual(tensorBytes["float32"]! - tensorBytes["float16"]!, 50 * 32 * 2)
-    }
-
     func testBenchMemoryJson() throws {
         var bytes: [String: Int] = [:]
         for dtype in ["float32", "float16"] {
@@ -112,6 +84,66 @@ final class BenchValidationTests: XCTestCase {
     func testBadOptionsAreErrors() throws {
         for args in [["--steps", "0"], ["--tokens", "2"], ["--tokens", "600"], ["--batch", "0"]] {
             let r = try CommandRunner.run(["bench", "lm"] + args)
+            XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains("--"), r.stderr)
+        }
+    }
+}
+
+final class BenchCheckpointCommandTests: XCTestCase {
+    /// `bench checkpoint --json`: every tensor counted, the file at least that large, one time per
+    /// repeat, float16 memory half the bytes, the scratch folder removed.
+    func testBenchCheckpointJson() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-bench-ckpt-test-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }  // test scratch folder
+        var tensorBytes: [String: Int] = [:]
+        for dtype in ["float32", "float16"] {
+            let r = try CommandRunner.run(["bench", "checkpoint", "--config", BenchMemoryCommandTests.tinyConfig, "--set", "memory.dtype=\(dtype)",
+                                           "--entities", "50", "--repeats", "2", "--dir", dir, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            XCTAssertEqual(o["benchmark"] as? String, "checkpoint")
+            XCTAssertEqual(o["memory_dtype"] as? String, dtype)
+            XCTAssertEqual(o["entities"] as? Int, 50)
+            XCTAssertEqual(o["width"] as? Int, 32)
+            let parameters = try XCTUnwrap(o["parameters"] as? Int)
+            let tensors = try XCTUnwrap(o["tensor_bytes"] as? Int)
+            XCTAssertEqual(tensors, 12 * parameters + 50 * 32 * (dtype == "float32" ? 4 : 2))
+            tensorBytes[dtype] = tensors
+            XCTAssertGreaterThan(try XCTUnwrap(o["file_bytes"] as? Int), tensors, "the file holds every tensor")
+            XCTAssertEqual((o["save_s"] as? [Double])?.count, 2)
+            XCTAssertEqual((o["load_s"] as? [Double])?.count, 2)
+            XCTAssertTrue((o["save_s"] as? [Double] ?? []).allSatisfy { $0 > 0 })
+            // the scratch folder is removed
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+        }
+        XCTAssertEqual(tensorBytes["float32"]! - tensorBytes["float16"]!, 50 * 32 * 2)
+    }
+}
+
+final class BenchAllReduceCommandTests: XCTestCase {
+    /// `bench allreduce --json` on one process: the buffer size, the repeats, a positive time and
+    /// algorithm bandwidth, no bus traffic at one rank (2(n−1)/n = 0), the ring algorithm.
+    /// (At 3 ranks over TCP, Tests/multihost checks the bytes each link carries.)
+    func testBenchAllReduceJson() throws {
+        let r = try CommandRunner.run(["bench", "allreduce", "--mb", "0.4", "--repeats", "3", "--warmup", "0", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["ranks"] as? Int, 1)
+        XCTAssertEqual(object["bytes"] as? Int, 400_000)
+        XCTAssertEqual(object["repeats"] as? Int, 3)
+        let seconds = try XCTUnwrap(object["seconds"] as? Double)
+        let algbw = try XCTUnwrap(object["algbw_gbit_s"] as? Double)
+        XCTAssertGreaterThan(seconds, 0)
+        XCTAssertEqual(algbw, 400_000 * 8 / seconds / 1e9, accuracy: 1e-9 * algbw)
+        XCTAssertEqual(object["busbw_gbit_s"] as? Double, 0)
+        XCTAssertEqual(object["algorithm"] as? String, "ring")
+    }
+
+    func testBadOptionsAreErrors() throws {
+        for args in [["--mb", "0"], ["--mb", "5000"], ["--repeats", "0"], ["--warmup", "-1"]] {
+            let r = try CommandRunner.run(["bench", "allreduce"] + args)
             XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.contains("--"), r.stderr)
         }

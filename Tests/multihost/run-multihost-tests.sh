@@ -103,6 +103,28 @@ for hosts in 2 3; do
     fi
 done
 
+# The gradient reducer's all-reduce at 3 hosts must not resend the whole buffer per rank
+# (Open MPI's binomial default for in-place calls sends it twice each way over rank 0's link):
+# with the ring (MPIRuntime.defaultOpenMPIParameters) every link carries 2(n-1)/n of it each way.
+# Measured on the switch's ports around one 16 MB all-reduce; TCP/IP headers add about 5%.
+echo "multihost: one 16 MB all-reduce on 3 hosts: each link must carry 4/3 of it each way, not more"
+status=0
+on_cluster 3 'ports() { for port in /sys/class/net/vh*; do echo "${port##*/} $(cat "$port/statistics/rx_bytes") $(cat "$port/statistics/tx_bytes")"; done; }
+    ports >"$out.before"
+    timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" "$kelm" bench allreduce --mb 16 --repeats 1 --warmup 0
+    ports >"$out.after"
+    join "$out.before" "$out.after" | while read -r port rx0 tx0 rx1 tx1; do
+        echo "allreduce link $port: $(( rx1 - rx0 )) bytes from the host, $(( tx1 - tx0 )) to it"
+    done' || status=$?
+expected=$(( 16000000 * 4 / 3 ))
+links_ok="$(awk -v e="$expected" '/^allreduce link vh[0-9]+:/ { n++; if ($4 >= 0.95 * e && $4 <= 1.15 * e && $(NF-2) >= 0.95 * e && $(NF-2) <= 1.15 * e) ok++ }
+    END { print ok + 0 "/" n + 0 }' "$log")"
+if [[ "$status" -eq 0 && "$links_ok" == "3/3" ]] && grep -q "algorithm: ring" "$log"; then
+    pass "all-reduce on 3 hosts: ring, every link carried 0.95-1.15 × $expected bytes each way"
+else
+    fail "all-reduce on 3 hosts (exit $status): $links_ok links within 0.95-1.15 × $expected bytes each way: $(grep '^allreduce link' "$log" | paste -sd';' -)"
+fi
+
 # A failure on one host must end the whole job with a non-zero status (across hosts: the
 # remote daemons pass the abort on), not hang.
 echo "multihost: a failure injected on rank 1 of 2 (host 1) must make mpirun exit non-zero"
@@ -122,6 +144,75 @@ if [[ "$status" -eq 0 && -s "$work/run/checkpoints/ckpt-00000004.h5" ]]; then
     pass "kelm-dist train on 2 hosts: checkpoints/ckpt-00000004.h5 written"
 else
     fail "kelm-dist train on 2 hosts (exit $status; checkpoints: $(ls "$work/run/checkpoints" 2>/dev/null | paste -sd' ' - || true))"
+fi
+
+# A link lost mid-run (issue 12, item 3): host 1's port on the switch goes down while 2 hosts
+# train, silently (no RST, no ICMP). The collective watchdog must stop both ranks, naming the
+# collective, within train.collective_timeout_s (10 s); mpirun must then give up on host 1's
+# daemon (net.ipv4.tcp_retries2 = 5 in the cluster, see launch/netns-cluster.sh) and end the
+# job, all within collective_timeout_s + 30 s of the cut; the newest checkpoint must load.
+# --output-filename: each daemon writes its rank's output to the shared file system, so the
+# lost host's rank's message is kept although it cannot reach mpirun.
+echo "multihost: host 1's link taken down while 2 hosts train: the job must end within 10 + 30 s"
+watchdog_s=10
+linkdown_bound=$(( watchdog_s + 30 ))
+status=0
+on_cluster 2 'watchdog_s='"$watchdog_s"'
+    mkdir -p "$out"
+    timeout -k 10 $(( watchdog_s + 90 )) "$KELM_NETNS_MPIRUN" --output-filename "$out/ranks" "$kelm" train \
+        --config configs/tiny.yaml --set data.path=synthetic --set train.steps=100000 --set checkpoint.every=2 \
+        --set train.collective_timeout_s=$watchdog_s --out "$out/linkdown" >"$out/mpirun.log" 2>&1 &
+    job=$!
+    for (( i = 0; i < 600; i++ )); do
+        [[ -e "$out/linkdown/checkpoints/ckpt-00000004.h5" ]] && break
+        kill -0 "$job" 2>/dev/null || { echo "linkdown: the job ended before its 4th step"; exit 1; }
+        sleep 0.2
+    done
+    [[ -e "$out/linkdown/checkpoints/ckpt-00000004.h5" ]] || { echo "linkdown: no checkpoint after 120 s"; exit 1; }
+    ip link set dev vh1 down
+    cut=$(date +%s.%N)
+    echo "linkdown: link of host 1 down after $(ls "$out/linkdown/checkpoints" | paste -sd" " -)"
+    status=0
+    wait "$job" || status=$?
+    echo "linkdown: mpirun exit $status after $(awk -v a="$cut" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }") s"
+    for host in kelm-h0 kelm-h1; do
+        for pid in $(ip netns pids "$host"); do
+            if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == kelm-dist ]]; then
+                echo "linkdown: rank still running on $host: pid $pid"
+            fi
+        done
+    done
+    true' || status=$?
+elapsed="$(sed -n 's/^linkdown: mpirun exit [0-9]* after \([0-9.]*\) s$/\1/p' "$log")"
+job_status="$(sed -n 's/^linkdown: mpirun exit \([0-9]*\) after.*/\1/p' "$log")"
+named=0
+for r in 0 1; do
+    # e.g. "kelm-dist [rank 1]: gradient all-reduce at step 6 has waited 10 s, longer than train.collective_timeout_s (10 s): …"
+    if grep -qE "^kelm-dist \[rank $r\]: [a-z].* at step [0-9]+ has waited [0-9]+ s, longer than train.collective_timeout_s \($watchdog_s s\)" \
+        "$work"/run/ranks/*/rank.$r/stderr 2>/dev/null; then
+        named=$(( named + 1 ))
+    fi
+done
+newest="$(ls "$work/run/linkdown/checkpoints" 2>/dev/null | grep -E '^ckpt-[0-9]+\.h5$' | sort | tail -1 || true)"
+inspected=0
+if [[ -n "$newest" ]] && "$kelm" inspect "$work/run/linkdown" >"$work/inspect" 2>&1 \
+    && "$kelm" inspect "$work/run/linkdown/checkpoints/$newest" >>"$work/inspect" 2>&1; then
+    inspected=1
+fi
+if [[ "$status" -ne 0 || -z "$elapsed" ]]; then
+    fail "link down: the cluster run failed (exit $status)"
+elif [[ "$job_status" -eq 0 || "$job_status" -eq 124 || "$job_status" -eq 137 ]]; then
+    fail "link down: mpirun exit $job_status (want non-zero, not a timeout)"
+elif ! awk -v e="$elapsed" -v b="$linkdown_bound" 'BEGIN { exit !(e <= b) }'; then
+    fail "link down: the job ended $elapsed s after the cut (bound $linkdown_bound s)"
+elif grep -q "^linkdown: rank still running" "$log"; then
+    fail "link down: a rank was still running when mpirun ended"
+elif [[ "$named" -ne 2 ]]; then
+    fail "link down: $named of 2 ranks printed the watchdog's message naming the operation ($(cat "$work"/run/ranks/*/rank.*/stderr 2>/dev/null | grep -c 'has waited' || true) lines)"
+elif [[ "$inspected" -ne 1 ]]; then
+    fail "link down: the newest checkpoint ${newest:-(none)} does not load: $(tail -3 "$work/inspect" 2>/dev/null)"
+else
+    pass "link down: mpirun exit $job_status $elapsed s after the cut (bound $linkdown_bound s), both ranks named the operation, $newest loads"
 fi
 
 # The harness itself: COMMAND's status comes back, and a failing COMMAND is torn down too.
