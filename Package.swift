@@ -1,5 +1,19 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// The numeric targets are compiled for x86-64-v3 (Haswell and later: AVX2, FMA, F16C) by default:
+// the element-wise kernels' eight-lane SIMD then runs as one AVX instruction instead of two SSE
+// halves. `kelm-dist` checks the CPU at start-up and says so when it lacks these. Build for any
+// x86-64 with `KELM_TARGET_CPU=x86-64 swift build -c release` (or name another LLVM CPU).
+#if arch(x86_64)
+let targetCPU = ProcessInfo.processInfo.environment["KELM_TARGET_CPU"] ?? "haswell"
+#else
+let targetCPU = "native-default"
+#endif
+let buildsForV3 = targetCPU != "x86-64" && targetCPU != "native-default"
+let computeSettings: [SwiftSetting] = buildsForV3 ? [.unsafeFlags(["-target-cpu", targetCPU])] : []
+let startupSettings: [SwiftSetting] = buildsForV3 ? [.define("KELM_REQUIRES_X86_64_V3")] : []
 
 let package = Package(
     name: "kelm-dist",
@@ -26,13 +40,13 @@ let package = Package(
         .target(name: "KELMHDF5", dependencies: ["CHDF5"]),
 
         // Flat buffers, sgemm, kernels.
-        .target(name: "KELMNumerics", dependencies: ["CBLAS"]),
+        .target(name: "KELMNumerics", dependencies: ["CBLAS"], swiftSettings: computeSettings),
         // BERT (and later GNN, MInt, heads, objectives).
-        .target(name: "KELMModel", dependencies: ["KELMNumerics"]),
+        .target(name: "KELMModel", dependencies: ["KELMNumerics"], swiftSettings: computeSettings),
         // TRELM attribution, knowledge-path selection, packed path gradients and their optimizer.
-        .target(name: "KELMRouting", dependencies: ["KELMModel", "KELMNumerics"]),
+        .target(name: "KELMRouting", dependencies: ["KELMModel", "KELMNumerics"], swiftSettings: computeSettings),
         // JAKET entity-context memory, its encoder and schedule.
-        .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"]),
+        .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"], swiftSettings: computeSettings),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
         .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
         // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
@@ -43,15 +57,20 @@ let package = Package(
         .target(name: "KELMTraining",
                 dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
                                .product(name: "Yams", package: "Yams"),
-                               .product(name: "Logging", package: "swift-log")]),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: computeSettings),
+        // What the build needs of the CPU, checked before any numeric code runs (compiled for
+        // the baseline x86-64 so that the check itself runs everywhere).
+        .target(name: "KELMHost", swiftSettings: startupSettings),
         .executableTarget(name: "kelm-dist",
-                          dependencies: ["KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData", "KELMDistributed",
+                          dependencies: ["KELMHost", "KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData", "KELMDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
         // Finite-difference checks and test data shared by the test targets.
         .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
 
+        .testTarget(name: "KELMHostTests", dependencies: ["KELMHost"]),
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
         .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
