@@ -179,8 +179,9 @@ extension Checkpoint {
                     guard shape == e.shape else {
                         throw CheckpointError(file: file, item: p, "has shape \(shape), but the model built for this run has \(e.shape)")
                     }
-                    try StoredTensor.read(ds, into: UnsafeMutableBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count),
-                                          file: file, item: p, required: required)
+                    let values = UnsafeMutableBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count)
+                    try StoredTensor.read(ds, into: values, file: file, item: p, required: required)
+                    try StoredTensor.requireFinite(UnsafeBufferPointer(values), file: file, item: p)
                 }
             }
         }
@@ -308,8 +309,9 @@ extension Checkpoint {
                 guard shape == [entities, width] else {
                     throw CheckpointError(file: file, item: p, "has shape \(shape), the run has [\(entities), \(width)] (entities × hidden size)")
                 }
-                try StoredTensor.read(ds, into: UnsafeMutableBufferPointer(start: values.pointer, count: entities * width),
-                                      file: file, item: p, required: required)
+                let stored = UnsafeMutableBufferPointer(start: values.pointer, count: entities * width)
+                try StoredTensor.read(ds, into: stored, file: file, item: p, required: required)
+                try StoredTensor.requireFinite(UnsafeBufferPointer(stored), file: file, item: p)
             }
         }
     }

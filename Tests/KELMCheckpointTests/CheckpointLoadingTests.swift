@@ -220,6 +220,32 @@ final class CheckpointLoadingTests: XCTestCase {
         try f.close()
     }
 
+    /// A NaN or infinity with a valid checksum (another writer, or a checksum recomputed over
+    /// damage) is named with the tensor and element, in parameters, moments and memory alike.
+    func testNonFiniteValuesAreNamed() throws {
+        let original = try makeCheckpoint().path
+        let t = try Self.table()
+        let cases: [(item: String, index: Int, value: Float)] = [
+            ("/params/mlm/bias", 3, .nan), ("/optimizer/exp_avg_sq/gnn/final/h0/weight", 0, .infinity),
+            ("/memory/entity_context", 17, -.infinity),
+        ]
+        for (n, c) in cases.enumerated() {
+            let path = try copy(original, "nonfinite-\(n).h5")
+            try edit(path) { f in
+                try f.withDataset(c.item) { ds in
+                    var values = try ds.readFloats()
+                    values[c.index] = c.value
+                    try ds.write(values)
+                    try ds.setAttribute(StoredTensor.checksumAttribute, Int64(CRC32.checksum(values)))
+                }
+            }
+            let e = checkpointError { try readAll(path, table: t) }
+            XCTAssertEqual(e?.file, path)
+            XCTAssertEqual(e?.item, c.item)
+            XCTAssertEqual(e?.problem, "holds \(c.value) at element \(c.index); stored weights, moments and memory must be finite")
+        }
+    }
+
     func testFlippedSignature() throws {
         let path = try copy(try makeCheckpoint().path, "signature.h5")
         try flip(path, at: 0)
