@@ -184,10 +184,17 @@ public final class DatasetFile {
         return stride(from: 2, to: flat.count, by: 3).map { flat[$0] }
     }
 
-    /// Every triple of `split`.
+    /// Every triple of `split`; entities and relations must be in range.
     public func triples(_ split: DataSplit) throws -> [Triple] {
         let flat = try file.withDataset(DatasetLayout.triples(split)) { try $0.readInt32s() }
-        return stride(from: 0, to: flat.count, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
+        let triples = stride(from: 0, to: flat.count - flat.count % 3, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
+        if let (i, t) = triples.enumerated().first(where: { _, t in
+            t.head < 0 || Int(t.head) >= entityCount || t.tail < 0 || Int(t.tail) >= entityCount || t.relation < 0 || Int(t.relation) >= relationCount
+        }) {
+            throw DataError(.invalidArgument, file: path, field: DatasetLayout.triples(split),
+                            "triple \(i) is (\(t.head), \(t.relation), \(t.tail)); expected entities below \(entityCount) and relations below \(relationCount)")
+        }
+        return triples
     }
 
     /// The vocabulary's token strings.
@@ -205,10 +212,36 @@ public final class DatasetFile {
         try file.withDataset("/relations/name") { try $0.readStrings() }
     }
 
-    /// `[CLS] description [SEP]` token ids of every entity (flat) and the pointers into them.
+    /// `[CLS] description [SEP]` token ids of every entity (flat), the pointers into them and each
+    /// entity's (s, o) span; checked: one description of at least 2 tokens per entity, token ids
+    /// below V, spans inside their description.
     public func descriptions() throws -> (pointer: [Int64], tokens: [Int32], spans: [Int32]) {
-        (try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() },
-         try file.withDataset("/descriptions/tokens") { try $0.readInt32s() },
-         try file.withDataset("/descriptions/span") { try $0.readInt32s() })
+        let pointer = try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() }
+        let tokens = try file.withDataset("/descriptions/tokens") { try $0.readInt32s() }
+        let spans = try file.withDataset("/descriptions/span") { try $0.readInt32s() }
+        guard pointer.count == entityCount + 1, pointer.first == 0, pointer.last == Int64(tokens.count) else {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
+                            "holds \(pointer.count) pointers from \(pointer.first ?? -1) to \(pointer.last ?? -1); expected \(entityCount + 1) from 0 to \(tokens.count) (the token count)")
+        }
+        guard spans.count == 2 * entityCount else {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/span",
+                            "holds \(spans.count) values; expected 2 per entity, \(2 * entityCount)")
+        }
+        for e in 0..<entityCount {
+            let length = pointer[e + 1] - pointer[e]
+            guard length >= 2 else {
+                throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
+                                "entity \(e) has a description of \(length) tokens; expected at least 2 ([CLS] and [SEP])")
+            }
+            guard spans[2 * e] >= 0, spans[2 * e + 1] >= 0, Int64(spans[2 * e]) < length, Int64(spans[2 * e + 1]) < length else {
+                throw DataError(.invalidArgument, file: path, field: "/descriptions/span",
+                                "entity \(e) has the span (\(spans[2 * e]), \(spans[2 * e + 1])); expected positions within its \(length) tokens")
+            }
+        }
+        if let i = tokens.firstIndex(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/tokens",
+                            "token \(i) has id \(tokens[i]); expected ids below \(vocabularySize)")
+        }
+        return (pointer, tokens, spans)
     }
 }
