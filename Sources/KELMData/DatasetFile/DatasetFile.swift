@@ -49,7 +49,12 @@ public final class DatasetFile {
         }
         let path = isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
         self.path = path
-        let file = try HDF5File.open(path)
+        let file: HDF5File
+        do {
+            file = try HDF5File.open(path)
+        } catch let e as HDF5Error {
+            throw DataError(.malformed, file: path, "not a readable HDF5 file (truncated or corrupt?): \(e.message); expected a dataset written by `kelm-dist prepare`")
+        }
         var opened: [HDF5Dataset] = []
         do {
             let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : ""
