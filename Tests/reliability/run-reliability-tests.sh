@@ -3,7 +3,8 @@
 #   1. SIGUSR1 to mpirun: a checkpoint at the next step boundary, clean exit 0;
 #   2. SIGKILL of one rank: the job ends (non-zero) within 30 s;
 #   3. kills at random moments (some during checkpoint writes), each followed by --resume:
-#      the final parameters equal the uninterrupted run's, bit for bit (h5diff);
+#      the final parameters equal the uninterrupted run's, bit for bit (h5diff), and metrics.jsonl
+#      holds each step once;
 #   4. an unwritable run directory: a clear error, non-zero exit;
 #   5. disk full (a tiny tmpfs) and 6. a read-only checkpoint directory (a read-only bind mount),
 #      on 1 process and under mpirun -np 2: a clear error naming the file and the cause, non-zero
@@ -104,9 +105,12 @@ for trial in $(seq 1 "$trials"); do
         >"$out.resume.log" 2>&1 </dev/null
     status=$?
     final="$out/checkpoints/$(cat "$out/checkpoints/latest" 2>/dev/null)"
-    if [[ "$status" -eq 0 ]] && h5diff -q "$ref" "$final" /params /params >/dev/null 2>&1; then
-        echo "reliability: trial $trial: killed after step $target (latest then: $when; files then: $left), resumed, final parameters identical"
+    # metrics.jsonl: one record of each step 0…steps-1, as the uninterrupted run's, nothing lost or repeated
+    logged="$(grep -o '"step":[0-9]*' "$out/metrics.jsonl" 2>/dev/null | cut -d: -f2 | paste -sd' ')"
+    if [[ "$status" -eq 0 ]] && h5diff -q "$ref" "$final" /params /params >/dev/null 2>&1 && [[ "$logged" == "$(seq -s' ' 0 $((steps - 1)))" ]]; then
+        echo "reliability: trial $trial: killed after step $target (latest then: $when; files then: $left), resumed, final parameters identical, metrics.jsonl complete"
     else
+        [[ "$logged" == "$(seq -s' ' 0 $((steps - 1)))" ]] || echo "reliability: trial $trial: metrics.jsonl steps: $logged" >&2
         all_equal=0
         bad "trial $trial" "exit $status, latest then $when"; tail -3 "$out.resume.log" >&2
     fi

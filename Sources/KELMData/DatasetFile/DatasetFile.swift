@@ -72,6 +72,12 @@ public final class DatasetFile {
             descriptionTokens = try file.intAttribute("description_tokens")
             let entityCount = try file.intAttribute("entity_count")
             let relationCount = try file.intAttribute("relation_count")
+            // ids are stored as int32: anything else is a damaged file (and would overflow below)
+            for (name, value, least) in [("entity_count", entityCount, 1), ("relation_count", relationCount, 1),
+                                         ("max_tokens", maxTokens, 2), ("description_tokens", descriptionTokens, 2)]
+            where value < least || value > Int(Int32.max) / 2 {
+                throw DataError(.invalidArgument, file: path, field: name, "is \(value); expected \(least)…\(Int(Int32.max) / 2)")
+            }
             self.entityCount = entityCount
             self.relationCount = relationCount
             let vocabulary = try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }

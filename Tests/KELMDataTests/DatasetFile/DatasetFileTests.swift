@@ -89,5 +89,21 @@ final class DatasetFileTests: XCTestCase {
             XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains(d.expected), "\(n): \(error.map { "\($0)" } ?? "")")
         }
     }
+    /// Found by InputFuzzTests: a huge entity_count overflowed a size computation (a trap).
+    func testCountsOutOfRangeAreNamed() throws {
+        let directory = try temporaryDirectory(self)
+        let original = try DatasetWriter.write(SyntheticDataset.make(), to: directory.appendingPathComponent("ok").path)
+        for (n, (name, value)) in [("entity_count", Int64.max), ("relation_count", 0), ("max_tokens", -3), ("description_tokens", Int64(1) << 40)].enumerated() {
+            let path = directory.appendingPathComponent("count-\(n).h5").path
+            try FileManager.default.copyItem(atPath: original, toPath: path)
+            let h5 = try HDF5File.open(path, mode: .readWrite)
+            try h5.setAttribute(name, value)
+            try h5.close()
+            let error = assertDataError(.invalidArgument) { try DatasetFile(path: path) }
+            XCTAssertEqual(error?.field, name)
+            XCTAssertEqual(error?.message.hasPrefix("is \(value); expected "), true, error?.message ?? "")
+        }
+    }
 }
+
 
