@@ -78,6 +78,13 @@ public final class DatasetFile {
             where value < least || value > Int(Int32.max) / 2 {
                 throw DataError(.invalidArgument, file: path, field: name, "is \(value); expected \(least)…\(Int(Int32.max) / 2)")
             }
+            // the counts must be those of the entity and relation tables (shapes only: no read)
+            for (table, count, name) in [("/entities/name", entityCount, "entity_count"), ("/relations/name", relationCount, "relation_count")] {
+                let shape = try file.withDataset(table) { try $0.shape() }
+                guard shape == [count] else {
+                    throw DataError(.invalidArgument, file: path, field: name, "is \(count), but \(table) has shape \(shape)")
+                }
+            }
             self.entityCount = entityCount
             self.relationCount = relationCount
             let vocabulary = try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }

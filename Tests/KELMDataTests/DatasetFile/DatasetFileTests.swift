@@ -103,6 +103,18 @@ final class DatasetFileTests: XCTestCase {
             XCTAssertEqual(error?.field, name)
             XCTAssertEqual(error?.message.hasPrefix("is \(value); expected "), true, error?.message ?? "")
         }
+        // found by InputFuzzTests too: a plausible but wrong relation_count built a model of 100000
+        // relations (minutes per step); the counts must match the entity and relation tables
+        for (n, (name, value, table)) in [("entity_count", 41, "/entities/name"), ("relation_count", 100_000, "/relations/name")].enumerated() {
+            let path = directory.appendingPathComponent("table-\(n).h5").path
+            try FileManager.default.copyItem(atPath: original, toPath: path)
+            let h5 = try HDF5File.open(path, mode: .readWrite)
+            try h5.setAttribute(name, value)
+            try h5.close()
+            let error = assertDataError(.invalidArgument) { try DatasetFile(path: path) }
+            XCTAssertEqual(error?.field, name)
+            XCTAssertEqual(error?.message.hasPrefix("is \(value), but \(table) has shape ["), true, error?.message ?? "")
+        }
     }
 }
 
