@@ -146,6 +146,27 @@ extension Checkpoint {
                                       String(format: "checksum mismatch (stored header_crc32 %08llx, attributes %08llx): the file is corrupt", stored, actual))
             }
         }
+        // Values a training run can have written: a file from another writer (or damage under a
+        // recomputed checksum) could hold anything, and resuming computes with these.
+        func require(_ item: String, _ value: Int, _ range: ClosedRange<Int>) throws {
+            guard range.contains(value) else {
+                throw CheckpointError(file: path, item: item, "is \(value), expected \(range.lowerBound)…\(range.upperBound)")
+            }
+        }
+        let counts = 0...(1 << 40)
+        try require("attribute step", header.step, counts)
+        try require("attribute epoch", header.epoch, counts)
+        try require("attribute samples_seen", header.samplesSeen, counts)
+        try require("attribute world_size", header.worldSize, 1...(1 << 24))
+        try require("/optimizer attribute step", header.optimizerStep, counts)
+        if let m = header.memoryState {
+            try require("/memory/entity_context attribute refresh_count", m.refreshCount, counts)
+            try require("/memory/entity_context attribute next_refresh_step", m.nextRefreshStep, counts)
+            try require("/memory/entity_context attribute next_block", m.nextBlock, counts)
+            guard m.momentum >= 0 && m.momentum <= 1 else {
+                throw CheckpointError(file: path, item: "/memory/entity_context attribute momentum", "is \(m.momentum), expected 0…1")
+            }
+        }
         return header
     }
 
