@@ -122,9 +122,8 @@ public enum Checkpoint {
     /// Writes the checkpoint file `path` atomically (`AtomicFile`).
     static func write(_ c: Contents, to path: String) throws {
         try AtomicFile.write(path) { tmp in
-            // checksummed metadata from the superblock on: the root attributes (the configuration
-            // among them) sit in the root group's object header, which must not go unchecked
-            let f = try HDF5File.create(tmp, checksummedFormat: true)
+            let f = try HDF5File.create(tmp)
+            try f.useChecksummedFormat()
             try f.setAttribute("format", format)
             try f.setAttribute("format_version", Int64(formatVersion))
             try f.setAttribute("step", Int64(c.step))

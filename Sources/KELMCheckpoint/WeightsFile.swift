@@ -41,7 +41,8 @@ public enum WeightsFile {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         try AtomicFile.write(output) { tmp in
-            let out = try HDF5File.create(tmp, checksummedFormat: true)
+            let out = try HDF5File.create(tmp)
+            try out.useChecksummedFormat()
             try out.setAttribute("format", format)
             try out.setAttribute("format_version", Int64(formatVersion))
             try out.setAttribute("step", Int64(header.step))

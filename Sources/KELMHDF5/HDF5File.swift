@@ -16,18 +16,13 @@ public final class HDF5File: HDF5Location {
     }
 
     /// Creates the file `path`, replacing an existing file unless `overwrite` is false (then an
-    /// existing file is an error). `checksummedFormat` makes the whole file, superblock and root
-    /// group included, use the HDF5 1.8 formats whose metadata carries checksums (see
-    /// `useChecksummedFormat`, which covers only what is created after it).
-    public static func create(_ path: String, overwrite: Bool = true, checksummedFormat: Bool = false) throws -> HDF5File {
+    /// existing file is an error).
+    public static func create(_ path: String, overwrite: Bool = true) throws -> HDF5File {
         let site = Site(file: path, object: "/")
         try prepareLibrary(site)
         let flags = overwrite ? kelm_h5f_acc_trunc() : kelm_h5f_acc_excl()
         let id = try withClosing(try PropertyList.fileAccess(site: site)) { access in
-            if checksummedFormat {
-                try h5check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds", site)
-            }
-            return try h5check(H5Fcreate(path, flags, kelm_h5p_default(), access.id), "H5Fcreate", site)
+            try h5check(H5Fcreate(path, flags, kelm_h5p_default(), access.id), "H5Fcreate", site)
         }
         return HDF5File(id: id, site: site)
     }

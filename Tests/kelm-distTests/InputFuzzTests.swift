@@ -8,7 +8,7 @@ import XCTest
 /// `kelm-dist prepare tsv`, and of a small checkpoint (bytes flipped or zeroed, truncations,
 /// HDF5 attributes and datasets changed, removed or replaced, some with their checksums
 /// recomputed so that the checks behind them are reached) fed to `kelm-dist inspect` and
-/// `kelm-dist train --resume`, and of a prepared dataset (tables, attributes, bytes) fed to
+/// `kelm-dist train --resume`, and of a prepared dataset (its tables and attributes) fed to
 /// `kelm-dist train`. Every run must end in success or a clear error (exit 1-ish with one
 /// `Error:` line), never a crash (a signal, exit ≥ 128) or a hang (`timeout`). A prepare that
 /// succeeds must have written a dataset whose every table reads back. Byte damage stays out of
@@ -529,12 +529,10 @@ final class InputFuzzTests: XCTestCase {
             let file = dir + "/dataset.h5"
             try FileManager.default.copyItem(atPath: original, toPath: file)
             var mutations: [String] = []
+            // Changes through HDF5 only: random bytes in a dataset file can crash HDF5 itself (and
+            // h5dump) in its unchecksummed structures (docs/reliability.md, "Limits").
             for _ in 0..<(1 + g.below(2)) {
-                if g.chance(0.7) {
-                    do { mutations.append(try Self.mutateDataset(file, &g)) } catch { mutations.append("(change not applied: \(error))") }
-                } else {
-                    mutations.append(try Self.mutateBytes(file, &g))
-                }
+                do { mutations.append(try Self.mutateDataset(file, &g)) } catch { mutations.append("(change not applied: \(error))") }
             }
             // two steps with an evaluation after each (the held-out split, triples and descriptions)
             let r = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig] + example.trainOverrides
