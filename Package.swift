@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
                                                                "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
-        .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5"]),
+        .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5", "KELMData"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -115,12 +115,27 @@ public enum Checkpoint {
 
     /// Writes `DIR/checkpoints/ckpt-<step>.h5` and points `latest` at it; keeps the newest
     /// `keep` checkpoints. Returns the checkpoint's path.
+    /// A failure to write (disk full, read-only or unwritable directory, …) is a
+    /// ``CheckpointWriteError`` naming the file, the cause and the checkpoint `latest` still
+    /// names, which the failed save has not touched.
     @discardableResult
     public static func save(_ c: Contents, runDirectory: String, keep: Int) throws -> String {
         let dir = (runDirectory as NSString).appendingPathComponent("checkpoints")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let name = fileName(step: c.step)
         let path = (dir as NSString).appendingPathComponent(name)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try write(c, to: path)
+            try writePointer(directory: dir, name: "latest", target: name)
+        } catch {
+            throw CheckpointWriteError(file: path, cause: error, latest: pointerTarget(directory: dir, name: "latest"))
+        }
+        try prune(directory: dir, keep: keep)
+        return path
+    }
+
+    /// Writes the checkpoint file `path` atomically (`AtomicFile`).
+    static func write(_ c: Contents, to path: String) throws {
         try AtomicFile.write(path) { tmp in
             let f = try HDF5File.create(tmp)
             try f.useChecksummedFormat()
@@ -195,9 +210,6 @@ public enum Checkpoint {
             }
             try f.close()
         }
-        try writePointer(directory: dir, name: "latest", target: name)
-        try prune(directory: dir, keep: keep)
-        return path
     }
 
     /// Replaces the pointer file `name` (holding a checkpoint's file name) atomically.

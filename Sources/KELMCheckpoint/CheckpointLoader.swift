@@ -159,6 +159,27 @@ extension Checkpoint {
                                       String(format: "checksum mismatch (stored header_crc32 %08llx, attributes %08llx): the file is corrupt", stored, actual))
             }
         }
+        // Values a training run can have written: a file from another writer (or damage under a
+        // recomputed checksum) could hold anything, and resuming computes with these.
+        func require(_ item: String, _ value: Int, _ range: ClosedRange<Int>) throws {
+            guard range.contains(value) else {
+                throw CheckpointError(file: path, item: item, "is \(value), expected \(range.lowerBound)…\(range.upperBound)")
+            }
+        }
+        let counts = 0...(1 << 40)
+        try require("attribute step", header.step, counts)
+        try require("attribute epoch", header.epoch, counts)
+        try require("attribute samples_seen", header.samplesSeen, counts)
+        try require("attribute world_size", header.worldSize, 1...(1 << 24))
+        try require("/optimizer attribute step", header.optimizerStep, counts)
+        if let m = header.memoryState {
+            try require("/memory/entity_context attribute refresh_count", m.refreshCount, counts)
+            try require("/memory/entity_context attribute next_refresh_step", m.nextRefreshStep, counts)
+            try require("/memory/entity_context attribute next_block", m.nextBlock, counts)
+            guard m.momentum >= 0 && m.momentum <= 1 else {
+                throw CheckpointError(file: path, item: "/memory/entity_context attribute momentum", "is \(m.momentum), expected 0…1")
+            }
+        }
         return header
     }
 
@@ -192,8 +213,9 @@ extension Checkpoint {
                     guard shape == e.shape else {
                         throw CheckpointError(file: file, item: p, "has shape \(shape), but the model built for this run has \(e.shape)")
                     }
-                    try StoredTensor.read(ds, into: UnsafeMutableBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count),
-                                          file: file, item: p, required: required)
+                    let values = UnsafeMutableBufferPointer(start: e.ref.pointer(in: buffer.pointer), count: e.count)
+                    try StoredTensor.read(ds, into: values, file: file, item: p, required: required)
+                    try StoredTensor.requireFinite(UnsafeBufferPointer(values), file: file, item: p)
                 }
             }
         }
@@ -347,8 +369,9 @@ extension Checkpoint {
                 guard shape == [entities, width] else {
                     throw CheckpointError(file: file, item: p, "has shape \(shape), the run has [\(entities), \(width)] (entities × hidden size)")
                 }
-                try StoredTensor.read(ds, into: UnsafeMutableBufferPointer(start: values.pointer, count: entities * width),
-                                      file: file, item: p, required: required)
+                let stored = UnsafeMutableBufferPointer(start: values.pointer, count: entities * width)
+                try StoredTensor.read(ds, into: stored, file: file, item: p, required: required)
+                try StoredTensor.requireFinite(UnsafeBufferPointer(stored), file: file, item: p)
             }
         }
     }

@@ -9,6 +9,7 @@ public enum HuggingFaceImportError: Error, Equatable, CustomStringConvertible {
     case unexpectedTensor(file: String, name: String)
     case missingTensor(file: String, name: String)
     case shapeMismatch(file: String, name: String, expected: [Int], found: [Int])
+    case nonFinite(file: String, name: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -17,6 +18,7 @@ public enum HuggingFaceImportError: Error, Equatable, CustomStringConvertible {
         case let .unexpectedTensor(f, n): return "\(f): tensor '\(n)' is not part of a BERT masked LM"
         case let .missingTensor(f, n): return "\(f): tensor '\(n)' is missing"
         case let .shapeMismatch(f, n, e, s): return "\(f): tensor '\(n)' has shape \(s), expected \(e)"
+        case let .nonFinite(f, n, i, v): return "\(f): tensor '\(n)' holds \(v) at element \(i); initial weights must be finite"
         }
     }
 }
@@ -146,8 +148,11 @@ public enum HuggingFaceBert {
             guard info.shape == entry.shape else {
                 throw HuggingFaceImportError.shapeMismatch(file: file.path, name: hfName, expected: entry.shape, found: info.shape)
             }
-            try file.read(hfName, into: UnsafeMutableBufferPointer(start: entry.ref.pointer(in: store.values.pointer),
-                                                                  count: entry.count))
+            let values = UnsafeMutableBufferPointer(start: entry.ref.pointer(in: store.values.pointer), count: entry.count)
+            try file.read(hfName, into: values)
+            if let i = StoredTensor.firstNonFinite(UnsafeBufferPointer(values)) {
+                throw HuggingFaceImportError.nonFinite(file: file.path, name: hfName, index: i, value: values[i])
+            }
             filled.insert(name)
             report.loaded.append(name)
         }

@@ -21,6 +21,20 @@ public enum StoredTensor {
         var hdf5: HDF5StorageType { self == .float32 ? .float32 : .float16 }
     }
 
+    // MARK: Finite values
+
+    /// The index of the first NaN or infinity in `values`, if any.
+    public static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+        values.firstIndex { !$0.isFinite }
+    }
+
+    /// Loaded weights, moments and memory rows must be finite: a NaN there (a damaged file whose
+    /// checksum was recomputed, or another tool's writer) would only show as a NaN loss later.
+    public static func requireFinite(_ values: UnsafeBufferPointer<Float>, file: String, item: String) throws {
+        guard let i = firstNonFinite(values) else { return }
+        throw CheckpointError(file: file, item: item, "holds \(values[i]) at element \(i); stored weights, moments and memory must be finite")
+    }
+
     // MARK: Writing
 
     /// Writes `values` as a new dataset `path` of `shape`, as float32 or float16 (rounded to

@@ -27,6 +27,10 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
+        // The node's shared window is held here (outside `do`), not only by the trainer: freeing
+        // it is collective, so if it were freed while an error unwinds the trainer on one rank,
+        // that rank would wait for the others (in a barrier of their own) instead of aborting them.
+        var windows: [NodeSharedMemory] = []
         do {
             var loaded = try ConfigLoader.load(file: config, overrides: overrides)
             let plan = try resume.map { try ResumePlan(requested: loaded, path: $0, worldSize: world.size) }
@@ -38,9 +42,13 @@ struct Train: ParsableCommand {
                                   initFrom: initFrom, runDirectory: out, logger: logger)
             run.resume = plan
             run.sharedMemory = { bytes in
-                try NodeSharedMemory.make(world: world, bytes: bytes).map { ($0.storage, $0) }
+                guard let shared = try NodeSharedMemory.make(world: world, bytes: bytes) else { return nil }
+                windows.append(shared)
+                return (shared.storage, shared)
             }
             let summary = try run.run()
+            for shared in windows { try shared.window.close() }  // every rank gets here: collective
+            windows.removeAll()
             if world.rank == 0, let path = summary.checkpoint { print(path) }
             try MPIRuntime.finalize()
         } catch {

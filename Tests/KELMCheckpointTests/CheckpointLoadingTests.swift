@@ -220,6 +220,62 @@ final class CheckpointLoadingTests: XCTestCase {
         try f.close()
     }
 
+    /// A NaN or infinity with a valid checksum (another writer, or a checksum recomputed over
+    /// damage) is named with the tensor and element, in parameters, moments and memory alike.
+    func testNonFiniteValuesAreNamed() throws {
+        let original = try makeCheckpoint().path
+        let t = try Self.table()
+        let cases: [(item: String, index: Int, value: Float)] = [
+            ("/params/mlm/bias", 3, .nan), ("/optimizer/exp_avg_sq/gnn/final/h0/weight", 0, .infinity),
+            ("/memory/entity_context", 17, -.infinity),
+        ]
+        for (n, c) in cases.enumerated() {
+            let path = try copy(original, "nonfinite-\(n).h5")
+            try edit(path) { f in
+                try f.withDataset(c.item) { ds in
+                    var values = try ds.readFloats()
+                    values[c.index] = c.value
+                    try ds.write(values)
+                    try ds.setAttribute(StoredTensor.checksumAttribute, Int64(CRC32.checksum(values)))
+                }
+            }
+            let e = checkpointError { try readAll(path, table: t) }
+            XCTAssertEqual(e?.file, path)
+            XCTAssertEqual(e?.item, c.item)
+            XCTAssertEqual(e?.problem, "holds \(c.value) at element \(c.index); stored weights, moments and memory must be finite")
+        }
+    }
+
+    /// Found by InputFuzzTests: a step of 2⁶³−1 under a recomputed header checksum overflowed
+    /// when resuming. Counts must be plausible, named otherwise.
+    func testImplausibleCountsAreNamed() throws {
+        let original = try makeCheckpoint().path
+        let cases: [(String, (HDF5File) throws -> Void, String, String)] = [
+            ("step", { try $0.setAttribute("step", Int64.max) }, "attribute step", "is \(Int64.max), expected 0…\(1 << 40)"),
+            ("world", { try $0.setAttribute("world_size", Int64(0)) }, "attribute world_size", "is 0, expected 1…\(1 << 24)"),
+            ("adam", { try $0.withGroup("/optimizer") { try $0.setAttribute("step", Int64(-1)) } }, "/optimizer attribute step", "is -1, expected 0…\(1 << 40)"),
+            ("block", { try $0.withDataset("/memory/entity_context") { try $0.setAttribute("next_block", Int64(-5)) } },
+             "/memory/entity_context attribute next_block", "is -5, expected 0…\(1 << 40)"),
+            ("momentum", { try $0.withDataset("/memory/entity_context") { try $0.setAttribute("momentum", 2.5) } },
+             "/memory/entity_context attribute momentum", "is 2.5, expected 0…1"),
+        ]
+        for (name, change, item, problem) in cases {
+            let path = try copy(original, "implausible-\(name).h5")
+            try edit(path) { f in
+                try change(f)
+                let crc = Checkpoint.headerChecksum(
+                    format: try f.stringAttribute("format"), formatVersion: try f.intAttribute("format_version"),
+                    step: try f.intAttribute("step"), epoch: try f.intAttribute("epoch"), samplesSeen: try f.intAttribute("samples_seen"),
+                    worldSize: try f.intAttribute("world_size"), config: try f.stringAttribute("config"),
+                    kelmVersion: try f.stringAttribute("kelm_version"))
+                try f.setAttribute(Checkpoint.headerChecksumAttribute, Int64(crc))
+            }
+            let e = checkpointError { _ = try Checkpoint.open(path) }
+            XCTAssertEqual(e?.item, item, name)
+            XCTAssertEqual(e?.problem, problem, name)
+        }
+    }
+
     func testFlippedSignature() throws {
         let path = try copy(try makeCheckpoint().path, "signature.h5")
         try flip(path, at: 0)

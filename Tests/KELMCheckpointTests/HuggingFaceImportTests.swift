@@ -98,6 +98,27 @@ final class HuggingFaceImportTests: XCTestCase {
         }
     }
 
+    func testNonFiniteWeightIsNamed() throws {
+        let config = BertConfig(vocabSize: 10, hiddenSize: 4, numLayers: 1, numHeads: 2, ffnSize: 8, maxPositions: 8)
+        let model = try BertMaskedLM(config: config, maxBatch: 1, maxTokens: 4)
+        var values = [Float](repeating: 0.5, count: 40)
+        values[13] = .nan
+        var w = SafetensorsWriter()
+        try w.add("embeddings.word_embeddings.weight", shape: [10, 4], values: values)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-hf-nan-\(UUID()).safetensors").path
+        try w.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try SafetensorsFile(path: path)
+        XCTAssertThrowsError(try HuggingFaceBert.loadWeights(from: file, into: model.store)) { e in
+            guard case let .nonFinite(f, name, index, value)? = e as? HuggingFaceImportError else { return XCTFail("\(e)") }
+            XCTAssertEqual(f, path)
+            XCTAssertEqual(name, "embeddings.word_embeddings.weight")
+            XCTAssertEqual(index, 13)
+            XCTAssertTrue(value.isNaN)
+            XCTAssertEqual("\(e)", "\(path): tensor 'embeddings.word_embeddings.weight' holds nan at element 13; initial weights must be finite")
+        }
+    }
+
     func testErrorsNameTheFileAndTensor() throws {
         let config = BertConfig(vocabSize: 10, hiddenSize: 4, numLayers: 1, numHeads: 2, ffnSize: 8, maxPositions: 8)
         let model = try BertMaskedLM(config: config, maxBatch: 1, maxTokens: 4)

@@ -23,13 +23,23 @@ struct CommandRunner {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kelm-dist")
     }
 
+    /// The exit status of `timeout(1)` when it stopped a run that took too long.
+    static let timedOutStatus: Int32 = 124
+
     /// Runs `kelm-dist arguments…` with the current environment minus `removing`, plus `setting`;
-    /// standard input is `stdin` (UTF-8) when given, else empty.
+    /// standard input is `stdin` (UTF-8) when given, else empty. With `timeout` (seconds) the run
+    /// goes through `timeout(1)`, which stops it (and anything it started) after that long: the
+    /// status is then `timedOutStatus`, and 128 + N when the program died of signal N.
     static func run(_ arguments: [String], removing: [String] = [], setting: [String: String] = [:],
-                    stdin: String? = nil) throws -> Result {
+                    stdin: String? = nil, timeout: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let timeout {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            process.arguments = ["-k", "5", String(timeout), executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         for k in removing { env.removeValue(forKey: k) }
         for (k, v) in setting { env[k] = v }

@@ -3,8 +3,16 @@
 #   1. SIGUSR1 to mpirun: a checkpoint at the next step boundary, clean exit 0;
 #   2. SIGKILL of one rank: the job ends (non-zero) within 30 s;
 #   3. kills at random moments (some during checkpoint writes), each followed by --resume:
-#      the final parameters equal the uninterrupted run's, bit for bit (h5diff);
-#   4. an unwritable run directory: a clear error, non-zero exit.
+#      the final parameters equal the uninterrupted run's, bit for bit (h5diff), and metrics.jsonl
+#      holds each step once;
+#   4. an unwritable run directory: a clear error, non-zero exit;
+#   5. disk full (a tiny tmpfs) and 6. a read-only checkpoint directory (a read-only bind mount),
+#      on 1 process and under mpirun -np 2: a clear error naming the file and the cause, non-zero
+#      exit, no hang, the previous checkpoint byte-identical and still loadable (needs root to
+#      mount; without root 5 is skipped and 6 uses chmod);
+#   7. bad input that only shows with several ranks: ranks started with different configurations
+#      (mpirun MPMD), fewer training segments than ranks; and a configuration error on every rank.
+# Every run is under `timeout`; each check prints how long the job took to end.
 # Usage: Tests/reliability/run-reliability-tests.sh [path/to/kelm-dist]   (default .build/debug/kelm-dist)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +21,13 @@ trials="${KELM_KILL_TRIALS:-10}"
 root_flag=()
 [[ "$(id -u)" -eq 0 ]] && root_flag=(--allow-run-as-root)
 work="$(mktemp -d)"
-cleanup() { pkill -KILL -f "$bin train .*--out $work" 2>/dev/null; rm -rf "$work"; }
+mounts=()   # mount points made by this script, unmounted (innermost first) before removing $work
+cleanup() {
+    pkill -KILL -f "$bin train .*--out $work" 2>/dev/null
+    for (( i = ${#mounts[@]} - 1; i >= 0; i-- )); do umount "${mounts[$i]}" 2>/dev/null || umount -l "${mounts[$i]}" 2>/dev/null; done
+    chmod -R u+w "$work" 2>/dev/null
+    rm -rf "$work"
+}
 trap cleanup EXIT
 passed=0
 failed=0
@@ -91,9 +105,12 @@ for trial in $(seq 1 "$trials"); do
         >"$out.resume.log" 2>&1 </dev/null
     status=$?
     final="$out/checkpoints/$(cat "$out/checkpoints/latest" 2>/dev/null)"
-    if [[ "$status" -eq 0 ]] && h5diff -q "$ref" "$final" /params /params >/dev/null 2>&1; then
-        echo "reliability: trial $trial: killed after step $target (latest then: $when; files then: $left), resumed, final parameters identical"
+    # metrics.jsonl: one record of each step 0…steps-1, as the uninterrupted run's, nothing lost or repeated
+    logged="$(grep -o '"step":[0-9]*' "$out/metrics.jsonl" 2>/dev/null | cut -d: -f2 | paste -sd' ')"
+    if [[ "$status" -eq 0 ]] && h5diff -q "$ref" "$final" /params /params >/dev/null 2>&1 && [[ "$logged" == "$(seq -s' ' 0 $((steps - 1)))" ]]; then
+        echo "reliability: trial $trial: killed after step $target (latest then: $when; files then: $left), resumed, final parameters identical, metrics.jsonl complete"
     else
+        [[ "$logged" == "$(seq -s' ' 0 $((steps - 1)))" ]] || echo "reliability: trial $trial: metrics.jsonl steps: $logged" >&2
         all_equal=0
         bad "trial $trial" "exit $status, latest then $when"; tail -3 "$out.resume.log" >&2
     fi
@@ -105,6 +122,130 @@ touch "$work/not-a-directory"
 timeout -k 5 60 "$bin" train "${common[@]}" --out "$work/not-a-directory/run" >"$work/unwritable.log" 2>&1 </dev/null
 status=$?
 if [[ "$status" -ne 0 ]] && grep -q "not-a-directory" "$work/unwritable.log"; then ok "unwritable run directory is a clear error"; else bad "unwritable run directory" "exit $status"; cat "$work/unwritable.log" >&2; fi
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+is_root=0
+[[ "$(id -u)" -eq 0 ]] && is_root=1
+tiny=(--config configs/tiny.yaml --set data.path=synthetic)
+# run_np NP LOG ARGS...: kelm-dist ARGS on one process (NP 1) or under mpirun -np NP, under timeout
+run_np() {
+    local np="$1" log="$2"; shift 2
+    if [[ "$np" -eq 1 ]]; then
+        timeout -k 5 60 "$bin" "$@" >"$log" 2>&1 </dev/null
+    else
+        timeout -k 5 60 mpirun "${root_flag[@]}" --oversubscribe -np "$np" "$bin" "$@" >"$log" 2>&1 </dev/null
+    fi
+}
+# ended_cleanly STATUS: a non-zero exit that is neither the timeout's nor a signal's
+ended_cleanly() { [[ "$1" -ne 0 && "$1" -ne 124 && "$1" -lt 128 ]]; }
+
+# 5 and 6 start from one 2-step run (checkpoint ckpt-00000002.h5) and resume it to step 4, whose
+# checkpoint cannot be written.
+timeout -k 5 120 "$bin" train "${tiny[@]}" --set train.steps=2 --out "$work/seed" >"$work/seed.log" 2>&1 </dev/null \
+    || { bad "seed run for the write-failure checks" "exit $?"; cat "$work/seed.log" >&2; }
+seed_ckpt="$work/seed/checkpoints/ckpt-00000002.h5"
+# write_failure NAME NP RUN REASON: resumes RUN (a copy of the seed run, its checkpoints/ made
+# unwritable by the caller) to step 4 on NP ranks; the save must fail naming the file and REASON,
+# the previous checkpoint must stay byte-identical, pointed at by latest, and loadable.
+write_failure() {
+    local name="$1" np="$2" run="$3" reason="$4"
+    local log="$work/$name.log" start status
+    start=$(now)
+    run_np "$np" "$log" train "${tiny[@]}" --set train.steps=4 --set checkpoint.every=2 --resume "$run" --out "$run"
+    status=$?
+    local took; took=$(since "$start")
+    local expected="cannot write checkpoint $run/checkpoints/ckpt-00000004.h5: $reason; the previous checkpoint ckpt-00000002.h5 (what latest names) is untouched"
+    local problems=()
+    ended_cleanly "$status" || problems+=("exit $status")
+    grep -qF "$expected" "$log" || problems+=("no message '$expected'")
+    [[ "$np" -eq 1 ]] || grep -qF "kelm-dist [rank 0 of $np]: $expected" "$log" || problems+=("the message does not name the rank")
+    cmp -s "$seed_ckpt" "$run/checkpoints/ckpt-00000002.h5" || problems+=("previous checkpoint changed")
+    [[ "$(cat "$run/checkpoints/latest")" == "ckpt-00000002.h5" ]] || problems+=("latest changed")
+    ls "$run/checkpoints" | grep -qv '^ckpt-00000002.h5$\|^latest$' && problems+=("files left: $(ls "$run/checkpoints" | tr '\n' ' ')")
+    timeout -k 5 60 "$bin" inspect "$run" >"$work/$name.inspect.log" 2>&1 && grep -q "^step: 2$" "$work/$name.inspect.log" \
+        || problems+=("previous checkpoint not loadable: $(tail -1 "$work/$name.inspect.log")")
+    if [[ ${#problems[@]} -eq 0 ]]; then
+        ok "$name: '$reason' named, the job ended (exit $status) after ${took}s, previous checkpoint byte-identical and loadable"
+    else
+        bad "$name" "$(IFS='; '; echo "${problems[*]}")"; grep -v " info " "$log" | tail -5 >&2
+    fi
+}
+
+# 5. disk full: the run directory on a tmpfs with room for the metrics but not for a checkpoint
+for np in 1 2; do
+    if [[ "$is_root" -ne 1 ]]; then echo "reliability: disk full (np $np): skipped (mounting a tmpfs needs root)"; continue; fi
+    mnt="$work/full$np"
+    mkdir -p "$mnt"
+    size_kb=$(( $(du -sk "$work/seed" | cut -f1) + $(du -sk "$seed_ckpt" | cut -f1) / 3 ))
+    if ! mount -t tmpfs -o "size=${size_kb}k" tmpfs "$mnt"; then
+        echo "reliability: disk full (np $np): skipped (cannot mount a tmpfs here)"; continue
+    fi
+    mounts+=("$mnt")
+    cp -a "$work/seed" "$mnt/run"
+    write_failure "disk full, np $np" "$np" "$mnt/run" "No space left on device"
+    umount "$mnt" && unset 'mounts[-1]'
+done
+
+# 6. a read-only checkpoint directory (root ignores permissions: a read-only bind mount)
+for np in 1 2; do
+    run="$work/readonly$np/run"
+    mkdir -p "$work/readonly$np"
+    cp -a "$work/seed" "$run"
+    if [[ "$is_root" -eq 1 ]]; then
+        if ! { mount --bind "$run/checkpoints" "$run/checkpoints" && mounts+=("$run/checkpoints") \
+               && mount -o remount,bind,ro "$run/checkpoints"; }; then
+            echo "reliability: read-only checkpoint directory (np $np): skipped (cannot bind-mount here)"; continue
+        fi
+        reason="Read-only file system"
+    else
+        chmod a-w "$run/checkpoints"
+        reason="Permission denied"
+    fi
+    write_failure "read-only checkpoint directory, np $np" "$np" "$run" "$reason"
+    if [[ "$is_root" -eq 1 ]]; then umount "$run/checkpoints" && unset 'mounts[-1]'; fi
+done
+
+# 7a. ranks started with different configurations (MPMD): every rank stops, naming rank 1
+start=$(now)
+timeout -k 5 60 mpirun "${root_flag[@]}" --oversubscribe -np 1 "$bin" train "${tiny[@]}" --set train.steps=2 --out "$work/mpmd" \
+    : -np 1 "$bin" train "${tiny[@]}" --set train.steps=2 --set train.lr_new=0.002 --out "$work/mpmd" >"$work/mpmd.log" 2>&1 </dev/null
+status=$?
+took=$(since "$start")
+if ended_cleanly "$status" && grep -q "rank 1 differs from rank 0: configuration" "$work/mpmd.log"; then
+    ok "ranks with different configurations: '$(grep -o 'kelm-dist \[rank [0-9] of 2\]: rank 1 differs from rank 0: configuration' "$work/mpmd.log" | head -n 1)' (exit $status after ${took}s)"
+else
+    bad "ranks with different configurations" "exit $status after ${took}s"; tail -5 "$work/mpmd.log" >&2
+fi
+
+# 7b. fewer training segments than ranks: a one-line corpus on 2 ranks
+example=docs/examples/tsv
+head -n 1 "$example/corpus.txt" >"$work/one-line.txt"
+timeout -k 5 60 "$bin" prepare tsv --entities "$example/entities.tsv" --relations "$example/relations.tsv" --triples "$example/triples.tsv" \
+    --corpus "$work/one-line.txt" --vocab Tests/KELMDataTests/Fixtures/vocab.txt --out "$work/one-segment" --max-tokens 32 \
+    --description-tokens 16 --valid-segments 0 --test-segments 0 >"$work/one-segment.log" 2>&1 </dev/null \
+    || { bad "prepare a one-segment dataset" "exit $?"; cat "$work/one-segment.log" >&2; }
+start=$(now)
+run_np 2 "$work/fewer.log" train --config configs/tiny.yaml --set data.path="$work/one-segment" --set model.vocab_size=30522 \
+    --set train.micro_batch=1 --set eval.every=0 --out "$work/fewer"
+status=$?
+took=$(since "$start")
+if ended_cleanly "$status" && grep -q "no training data: 1 training segments, fewer than one global batch of 2" "$work/fewer.log"; then
+    ok "fewer training segments than ranks: a clear error (exit $status after ${took}s)"
+else
+    bad "fewer training segments than ranks" "exit $status after ${took}s"; tail -5 "$work/fewer.log" >&2
+fi
+
+# 7c. a configuration error on every rank (unknown key): each says it, the job ends
+start=$(now)
+run_np 2 "$work/config.log" train "${tiny[@]}" --set train.stepz=3 --out "$work/config"
+status=$?
+took=$(since "$start")
+if ended_cleanly "$status" && grep -q "unknown config key 'train.stepz'" "$work/config.log"; then
+    ok "a configuration error under mpirun: '$(grep -m1 -o "unknown config key 'train.stepz'" "$work/config.log")' (exit $status after ${took}s)"
+else
+    bad "a configuration error under mpirun" "exit $status after ${took}s"; tail -5 "$work/config.log" >&2
+fi
 
 echo "reliability: $passed passed, $failed failed"
 [[ "$failed" -eq 0 ]]

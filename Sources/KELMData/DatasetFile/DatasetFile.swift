@@ -49,7 +49,12 @@ public final class DatasetFile {
         }
         let path = isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
         self.path = path
-        let file = try HDF5File.open(path)
+        let file: HDF5File
+        do {
+            file = try HDF5File.open(path)
+        } catch let e as HDF5Error {
+            throw DataError(.malformed, file: path, "not a readable HDF5 file (truncated or corrupt?): \(e.message); expected a dataset written by `kelm-dist prepare`")
+        }
         var opened: [HDF5Dataset] = []
         do {
             let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : ""
@@ -67,6 +72,19 @@ public final class DatasetFile {
             descriptionTokens = try file.intAttribute("description_tokens")
             let entityCount = try file.intAttribute("entity_count")
             let relationCount = try file.intAttribute("relation_count")
+            // ids are stored as int32: anything else is a damaged file (and would overflow below)
+            for (name, value, least) in [("entity_count", entityCount, 1), ("relation_count", relationCount, 1),
+                                         ("max_tokens", maxTokens, 2), ("description_tokens", descriptionTokens, 2)]
+            where value < least || value > Int(Int32.max) / 2 {
+                throw DataError(.invalidArgument, file: path, field: name, "is \(value); expected \(least)…\(Int(Int32.max) / 2)")
+            }
+            // the counts must be those of the entity and relation tables (shapes only: no read)
+            for (table, count, name) in [("/entities/name", entityCount, "entity_count"), ("/relations/name", relationCount, "relation_count")] {
+                let shape = try file.withDataset(table) { try $0.shape() }
+                guard shape == [count] else {
+                    throw DataError(.invalidArgument, file: path, field: name, "is \(count), but \(table) has shape \(shape)")
+                }
+            }
             self.entityCount = entityCount
             self.relationCount = relationCount
             let vocabulary = try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }
@@ -184,10 +202,17 @@ public final class DatasetFile {
         return stride(from: 2, to: flat.count, by: 3).map { flat[$0] }
     }
 
-    /// Every triple of `split`.
+    /// Every triple of `split`; entities and relations must be in range.
     public func triples(_ split: DataSplit) throws -> [Triple] {
         let flat = try file.withDataset(DatasetLayout.triples(split)) { try $0.readInt32s() }
-        return stride(from: 0, to: flat.count, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
+        let triples = stride(from: 0, to: flat.count - flat.count % 3, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
+        if let (i, t) = triples.enumerated().first(where: { _, t in
+            t.head < 0 || Int(t.head) >= entityCount || t.tail < 0 || Int(t.tail) >= entityCount || t.relation < 0 || Int(t.relation) >= relationCount
+        }) {
+            throw DataError(.invalidArgument, file: path, field: DatasetLayout.triples(split),
+                            "triple \(i) is (\(t.head), \(t.relation), \(t.tail)); expected entities below \(entityCount) and relations below \(relationCount)")
+        }
+        return triples
     }
 
     /// The vocabulary's token strings.
@@ -205,10 +230,36 @@ public final class DatasetFile {
         try file.withDataset("/relations/name") { try $0.readStrings() }
     }
 
-    /// `[CLS] description [SEP]` token ids of every entity (flat) and the pointers into them.
+    /// `[CLS] description [SEP]` token ids of every entity (flat), the pointers into them and each
+    /// entity's (s, o) span; checked: one description of at least 2 tokens per entity, token ids
+    /// below V, spans inside their description.
     public func descriptions() throws -> (pointer: [Int64], tokens: [Int32], spans: [Int32]) {
-        (try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() },
-         try file.withDataset("/descriptions/tokens") { try $0.readInt32s() },
-         try file.withDataset("/descriptions/span") { try $0.readInt32s() })
+        let pointer = try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() }
+        let tokens = try file.withDataset("/descriptions/tokens") { try $0.readInt32s() }
+        let spans = try file.withDataset("/descriptions/span") { try $0.readInt32s() }
+        guard pointer.count == entityCount + 1, pointer.first == 0, pointer.last == Int64(tokens.count) else {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
+                            "holds \(pointer.count) pointers from \(pointer.first ?? -1) to \(pointer.last ?? -1); expected \(entityCount + 1) from 0 to \(tokens.count) (the token count)")
+        }
+        guard spans.count == 2 * entityCount else {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/span",
+                            "holds \(spans.count) values; expected 2 per entity, \(2 * entityCount)")
+        }
+        for e in 0..<entityCount {
+            let length = pointer[e + 1] - pointer[e]
+            guard length >= 2 else {
+                throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
+                                "entity \(e) has a description of \(length) tokens; expected at least 2 ([CLS] and [SEP])")
+            }
+            guard spans[2 * e] >= 0, spans[2 * e + 1] >= 0, Int64(spans[2 * e]) < length, Int64(spans[2 * e + 1]) < length else {
+                throw DataError(.invalidArgument, file: path, field: "/descriptions/span",
+                                "entity \(e) has the span (\(spans[2 * e]), \(spans[2 * e + 1])); expected positions within its \(length) tokens")
+            }
+        }
+        if let i = tokens.firstIndex(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/tokens",
+                            "token \(i) has id \(tokens[i]); expected ids below \(vocabularySize)")
+        }
+        return (pointer, tokens, spans)
     }
 }

@@ -409,8 +409,8 @@ public final class Trainer {
             memorySchedule.nextBlock = m.nextBlock
         }
         try f.close()
-        let samples = header.step * order.globalBatch
-        guard samples == header.samplesSeen else {
+        let (samples, overflow) = header.step.multipliedReportingOverflow(by: order.globalBatch)
+        guard !overflow, samples == header.samplesSeen else {
             throw CheckpointError(file: path, item: "attribute samples_seen",
                                   "is \(header.samplesSeen), but \(header.step) steps of this run's global batch \(order.globalBatch) make \(samples): keep the global batch when resuming")
         }

@@ -69,7 +69,8 @@ public struct TrainingRun {
             try AtomicFile.write((runDirectory as NSString).appendingPathComponent("config.yaml")) { tmp in
                 try trainer.config.yaml().write(toFile: tmp, atomically: false, encoding: .utf8)
             }
-            metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
+            metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"),
+                                     resumingAt: resume?.header.step)
             logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
             logger.info("global batch \(trainer.order.globalBatch) segments (micro-batch \(config.train.microBatch) × \(collective.size) rank(s) × accumulation \(config.train.accumulation)), \(trainer.reducer.buckets.count) gradient buckets of at most \(config.train.bucketMB) MiB")
             for note in trainer.notes + (resume?.notes ?? []) { logger.notice("\(note)") }

@@ -51,4 +51,71 @@ final class DatasetFileTests: XCTestCase {
         XCTAssertEqual(error?.field, "format")
         assertDataError(.missingFile) { try DatasetFile(path: directory.appendingPathComponent("none").path) }
     }
+    /// A dataset file damaged inside (values HDF5 reads without complaint) is an error naming the
+    /// dataset, not an out-of-range read later (issue 11: corrupt dataset files).
+    func testInconsistentDescriptionsAndTriplesAreNamed() throws {
+        let directory = try temporaryDirectory(self)
+        let ok = directory.appendingPathComponent("ok").path
+        _ = try DatasetPreparation.prepareTSV(DataFixtures.exampleFiles(), vocabulary: DataFixtures.vocabulary, options: PrepareOptions(),
+                                              outputDirectory: ok)
+        let original = ok + "/" + DatasetLayout.fileName
+        let entities = try DatasetFile(path: original).entityCount
+        let damages: [(field: String, expected: String, damage: (HDF5File) throws -> Void)] = [
+            ("/descriptions/tokens", "token 5 has id 999999; expected ids below", { f in
+                try f.withDataset("/descriptions/tokens") { ds in var v = try ds.readInt32s(); v[5] = 999_999; try ds.write(v) } }),
+            ("/descriptions/token_ptr", "expected \(entities + 1) from 0 to", { f in
+                try f.withDataset("/descriptions/token_ptr") { ds in var v = try ds.readInt64s(); v[entities] += 7; try ds.write(v) } }),
+            ("/descriptions/token_ptr", "entity 2 has a description of", { f in
+                try f.withDataset("/descriptions/token_ptr") { ds in var v = try ds.readInt64s(); v[3] = v[2]; try ds.write(v) } }),
+            ("/descriptions/span", "entity 1 has the span (-4, ", { f in
+                try f.withDataset("/descriptions/span") { ds in var v = try ds.readInt32s(); v[2] = -4; try ds.write(v) } }),
+            ("/kg/triples/train", "triple 0 is (0, 77, ", { f in
+                try f.withDataset("/kg/triples/train") { ds in var v = try ds.readInt32s(); v[0] = 0; v[1] = 77; try ds.write(v) } }),
+        ]
+        for (n, d) in damages.enumerated() {
+            let path = directory.appendingPathComponent("damaged-\(n).h5").path
+            try FileManager.default.copyItem(atPath: original, toPath: path)
+            let h5 = try HDF5File.open(path, mode: .readWrite)
+            try d.damage(h5)
+            try h5.close()
+            let file = try DatasetFile(path: path)
+            defer { XCTAssertNoThrow(try file.close()) }
+            let error = assertDataError(.invalidArgument) {
+                _ = try file.descriptions()
+                _ = try file.triples(.train)
+            }
+            XCTAssertEqual(error?.field, d.field, "\(n)")
+            XCTAssertEqual(error?.file, path)
+            XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains(d.expected), "\(n): \(error.map { "\($0)" } ?? "")")
+        }
+    }
+    /// Found by InputFuzzTests: a huge entity_count overflowed a size computation (a trap).
+    func testCountsOutOfRangeAreNamed() throws {
+        let directory = try temporaryDirectory(self)
+        let original = try DatasetWriter.write(SyntheticDataset.make(), to: directory.appendingPathComponent("ok").path)
+        for (n, (name, value)) in [("entity_count", Int64.max), ("relation_count", 0), ("max_tokens", -3), ("description_tokens", Int64(1) << 40)].enumerated() {
+            let path = directory.appendingPathComponent("count-\(n).h5").path
+            try FileManager.default.copyItem(atPath: original, toPath: path)
+            let h5 = try HDF5File.open(path, mode: .readWrite)
+            try h5.setAttribute(name, value)
+            try h5.close()
+            let error = assertDataError(.invalidArgument) { try DatasetFile(path: path) }
+            XCTAssertEqual(error?.field, name)
+            XCTAssertEqual(error?.message.hasPrefix("is \(value); expected "), true, error?.message ?? "")
+        }
+        // found by InputFuzzTests too: a plausible but wrong relation_count built a model of 100000
+        // relations (minutes per step); the counts must match the entity and relation tables
+        for (n, (name, value, table)) in [("entity_count", 41, "/entities/name"), ("relation_count", 100_000, "/relations/name")].enumerated() {
+            let path = directory.appendingPathComponent("table-\(n).h5").path
+            try FileManager.default.copyItem(atPath: original, toPath: path)
+            let h5 = try HDF5File.open(path, mode: .readWrite)
+            try h5.setAttribute(name, value)
+            try h5.close()
+            let error = assertDataError(.invalidArgument) { try DatasetFile(path: path) }
+            XCTAssertEqual(error?.field, name)
+            XCTAssertEqual(error?.message.hasPrefix("is \(value), but \(table) has shape ["), true, error?.message ?? "")
+        }
+    }
 }
+
+
