@@ -11,7 +11,8 @@
 #      exit, no hang, the previous checkpoint byte-identical and still loadable (needs root to
 #      mount; without root 5 is skipped and 6 uses chmod);
 #   7. bad input that only shows with several ranks: ranks started with different configurations
-#      (mpirun MPMD), fewer training segments than ranks; and a configuration error on every rank.
+#      (mpirun MPMD), fewer training segments than ranks; and a configuration error on every rank;
+#   8. Ctrl-C at a terminal through launch/mpirun-local: a checkpoint at the next step, exit 0.
 # Every run is under `timeout`; each check prints how long the job took to end.
 # Usage: Tests/reliability/run-reliability-tests.sh [path/to/kelm-dist]   (default .build/debug/kelm-dist)
 set -uo pipefail
@@ -245,6 +246,29 @@ if ended_cleanly "$status" && grep -q "unknown config key 'train.stepz'" "$work/
     ok "a configuration error under mpirun: '$(grep -m1 -o "unknown config key 'train.stepz'" "$work/config.log")' (exit $status after ${took}s)"
 else
     bad "a configuration error under mpirun" "exit $status after ${took}s"; tail -5 "$work/config.log" >&2
+fi
+
+# 8. Ctrl-C at a terminal (SIGINT to the whole process group of launch/mpirun-local): the
+#    wrapper turns it into SIGUSR1 for mpirun, the ranks save at the next step and the job exits 0
+#    (a background job of a script starts with SIGINT ignored, which bash cannot trap: env
+#    restores the default first, as a terminal's foreground job has it)
+setsid env --default-signal=INT KELM_DIST="$bin" bash launch/mpirun-local 2 train "${common[@]}" --set train.steps=100000 \
+    --out "$work/ctrlc" >"$work/ctrlc.log" 2>&1 </dev/null &
+wrapper=$!
+for _ in $(seq 1 300); do [[ -s "$work/ctrlc/metrics.jsonl" ]] && break; sleep 0.1; done
+kill -INT -- "-$wrapper" 2>/dev/null
+for _ in $(seq 1 600); do kill -0 "$wrapper" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$wrapper" 2>/dev/null; then
+    kill -KILL -- "-$wrapper" 2>/dev/null
+    bad "Ctrl-C through launch/mpirun-local" "still running 60 s after SIGINT"
+else
+    wait "$wrapper"; status=$?
+    if [[ "$status" -eq 0 ]] && grep -q "SIGUSR1 received" "$work/ctrlc.log" && [[ -f "$work/ctrlc/checkpoints/latest" ]] \
+        && ! pgrep -f "$bin train .*--out $work/ctrlc" >/dev/null; then
+        ok "Ctrl-C through launch/mpirun-local saves and exits 0 (stopped at $(cat "$work/ctrlc/checkpoints/latest"))"
+    else
+        bad "Ctrl-C through launch/mpirun-local" "exit $status"; tail -5 "$work/ctrlc.log" >&2
+    fi
 fi
 
 echo "reliability: $passed passed, $failed failed"
