@@ -79,6 +79,11 @@ public struct CheckpointEvaluation {
         let memory = FlatBuffer(count: E * d)
         if try f.exists("/memory/entity_context") {
             try Checkpoint.readMemory(from: f, into: memory, entities: E, width: d)
+        } else if config.memory.features == .random {
+            // a weights-only file of a run with fixed random features: draw them again (same seed, same rows)
+            let m = EntityContextMemory(entityCount: E, width: d)
+            try m.fillRandom(seed: UInt64(config.data.seed))
+            memory.pointer.update(from: m.values.pointer, count: E * d)
         } else {
             // a weights-only file: the memory as at step 0 (every description through LM1)
             log("\(file) holds no entity memory: encoding the \(E) descriptions as at step 0")

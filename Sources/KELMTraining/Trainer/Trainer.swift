@@ -220,7 +220,10 @@ public final class Trainer {
         memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
                                          repeats: config.memory.repeats, maxInterval: config.memory.maxInterval)
         memoryCandidates = config.memory.scope == .reachable ? data.reachableEntities : Array(0..<data.entityCount)
-        if fillMemory {
+        if fillMemory && config.memory.features == .random {
+            try memory.fillRandom(seed: UInt64(config.data.seed))
+            log("entity features: fixed random N(0, 1) rows from data.seed \(config.data.seed) (memory.features: random), never refreshed")
+        } else if fillMemory {
             let start = Profiler.now()
             log("filling the entity memory: \(data.entityCount) descriptions through the first \(c.firstFusionLayer) LM layers, about \(data.entityCount / collective.size) per rank")
             try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective)
@@ -249,7 +252,7 @@ public final class Trainer {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
         Self.debugStall(rank: rank, step: g)
-        if memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
+        if config.memory.features == .memory && memorySchedule.isDue(step: g) { try guarded("entity-memory refresh") { try refreshMemory() } }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
         if paths != nil && g % max(1, config.routing.interval) == 0 { try guarded("knowledge-path attribution") { try selectPaths() } }
