@@ -33,4 +33,24 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         _ = try t.trainStep()
         XCTAssertNoThrow(try t.checkConsistency())
     }
+
+    /// `memory.features: random` in the node's shared window: every rank reads exactly the rows a
+    /// lone process draws, and they stay so after a step (never refreshed).
+    func testRandomFeaturesAreTheSameOnEveryRank() throws {
+        let world = try MPIRuntime.world()
+        var config = try MultiRankTrainingTests.config(microBatch: 1)
+        config.memory.features = .random
+        config.memory.initInterval = 1
+        config.memory.maxInterval = 1
+        let data = MultiRankTrainingTests.data()
+        let t = try Trainer(config: config, data: data, collective: MPICollective(world), sharedMemory: { floats in
+            try NodeSharedMemory.make(world: world, floats: floats).map { ($0.storage, $0) }
+        })
+        let alone = EntityContextMemory(entityCount: data.entityCount, width: config.model.hiddenSize)
+        try alone.fillRandom(seed: UInt64(config.data.seed))
+        XCTAssertEqual(t.memory.values.toArray(), alone.values.toArray())
+        _ = try t.trainStep()
+        _ = try t.trainStep()
+        XCTAssertEqual(t.memory.values.toArray(), alone.values.toArray())
+    }
 }
