@@ -57,6 +57,25 @@ public enum Checkpoint {
     }
 
     /// What a checkpoint holds.
+    /// The best held-out evaluation of the run so far (group `/evaluation`, attributes
+    /// `best_mlm_loss`, `best_step`, `split`), written into every checkpoint saved after an
+    /// evaluation, so that `--resume` knows what a later evaluation must beat to become `best`.
+    /// Not in DESIGN §7's list (like the checksums); files without it load as before.
+    public struct BestEvaluation: Equatable, Sendable {
+        /// The lowest validation MLM loss so far (what chooses `best`, docs/evaluation.md).
+        public var mlmLoss: Double
+        /// The step of the evaluation that measured it (its checkpoint is `ckpt-<step>.h5`).
+        public var step: Int
+        /// The held-out split evaluated (`valid` or `test`).
+        public var split: String
+
+        public init(mlmLoss: Double, step: Int, split: String) {
+            self.mlmLoss = mlmLoss
+            self.step = step
+            self.split = split
+        }
+    }
+
     public struct Contents {
         public var step: Int
         public var epoch: Int
@@ -78,6 +97,8 @@ public enum Checkpoint {
         /// Knowledge-path routing: per routed layer its selected neurons, their scores and the
         /// per-neuron Adam step counts.
         public var routing: RoutingState?
+        /// The best evaluation so far, if the run has evaluated (see ``BestEvaluation``).
+        public var bestEvaluation: BestEvaluation?
 
         public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
                     params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
@@ -199,6 +220,14 @@ public enum Checkpoint {
                     try StoredTensor.write(f, "/optimizer/neuron_steps/\(l)", r.neuronSteps[l])
                 }
                 try f.withGroup("/routing") { try $0.setAttribute("last_refresh_step", Int64(r.lastRefreshStep)) }
+            }
+            if let b = c.bestEvaluation {
+                try f.createGroup("/evaluation").close()
+                try f.withGroup("/evaluation") { g in
+                    try g.setAttribute("best_mlm_loss", b.mlmLoss)
+                    try g.setAttribute("best_step", Int64(b.step))
+                    try g.setAttribute("split", b.split)
+                }
             }
             if c.memory != nil {
                 try f.withDataset("/memory/entity_context") { ds in

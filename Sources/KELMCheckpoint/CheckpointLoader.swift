@@ -40,6 +40,8 @@ extension Checkpoint {
         public var kelmVersion: String = ""
         /// Whether every dataset carries a `crc32` checksum (root attribute `checksums`).
         public var checksummed: Bool = false
+        /// The run's best evaluation up to this checkpoint (group `/evaluation`), if any.
+        public var bestEvaluation: BestEvaluation?
     }
 
     /// Runs `body`, turning a failure of the HDF5 library into a `CheckpointError` naming the
@@ -143,6 +145,22 @@ extension Checkpoint {
                             configJSON: try attribute("config", f.stringAttribute), optimizerStep: optimizerStep,
                             memoryState: memory)
         header.memoryDType = memoryDType
+        if try f.exists("/evaluation") {
+            header.bestEvaluation = try f.withGroup("/evaluation") { g in
+                func value<T>(_ name: String, _ read: (String) throws -> T) throws -> T {
+                    guard try g.hasAttribute(name) else {
+                        throw CheckpointError(file: path, item: "/evaluation attribute \(name)", "missing")
+                    }
+                    do {
+                        return try read(name)
+                    } catch let e as HDF5Error where e.kind != .library {
+                        throw CheckpointError(file: path, item: "/evaluation attribute \(name)", "has the wrong type: \(e.message)")
+                    }
+                }
+                return BestEvaluation(mlmLoss: try value("best_mlm_loss", g.doubleAttribute), step: try value("best_step", g.intAttribute),
+                                      split: try value("split", g.stringAttribute))
+            }
+        }
         header.formatVersion = version
         header.kelmVersion = try f.hasAttribute("kelm_version") ? try f.stringAttribute("kelm_version") : ""
         header.checksummed = try isChecksummed(f)

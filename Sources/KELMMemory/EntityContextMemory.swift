@@ -99,6 +99,24 @@ public final class EntityContextMemory {
         try sharing?.synchronize()
     }
 
+    /// `memory.features: random`, the ablation of the memory: row e = N(0, 1) per element from the
+    /// counter-based stream keyed by (`seed`, purpose `entityFeatures`, item e), so M is the same
+    /// on any number of ranks and for any shared-memory layout (rounded to nearest when float16).
+    /// No collective: every writer draws the whole matrix (a few hundred MB of Box–Muller at
+    /// most, seconds).
+    public func fillRandom(seed: UInt64) throws {
+        if writes {
+            let w = width
+            let row = FlatBuffer(count: w)
+            for e in 0..<entityCount {
+                var stream = RandomStream(RandomKey(seed: seed, purpose: .entityFeatures, item: UInt64(e)))
+                for c in 0..<w { row.pointer[c] = stream.nextNormal() }
+                storage.store(row.pointer, at: e * w, count: w)
+            }
+        }
+        try sharing?.synchronize()
+    }
+
     /// Step 0: M = M_new for every entity (rounded to nearest when float16). Each rank encodes
     /// its block; the blocks are all-gathered (`MPI_Allgatherv`) so every rank holds the same M.
     public func fill(encoder: DescriptionEncoder, source: DescriptionSource, params: UnsafeMutablePointer<Float>,

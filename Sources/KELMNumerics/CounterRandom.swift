@@ -42,6 +42,7 @@ public enum RandomPurpose: UInt32, Sendable {
     case shuffle = 5
     case benchmark = 6
     case test = 7
+    case entityFeatures = 8
 }
 
 /// A position in the run's random space: everything but the element index.

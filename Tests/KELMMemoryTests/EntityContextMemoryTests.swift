@@ -16,6 +16,31 @@ final class EntityContextMemoryTests: XCTestCase {
         }
     }
 
+    /// `memory.features: random`: row e is N(0, 1) from (seed, e) alone: the same for any number
+    /// of entities before it, another seed gives other rows, and the values look standard normal.
+    func testRandomFeaturesAreSeededPerEntity() throws {
+        let a = EntityContextMemory(entityCount: 400, width: 16)
+        try a.fillRandom(seed: 3)
+        let again = EntityContextMemory(entityCount: 400, width: 16)
+        try again.fillRandom(seed: 3)
+        XCTAssertEqual(a.storage.floats(), again.storage.floats())
+        let other = EntityContextMemory(entityCount: 400, width: 16)
+        try other.fillRandom(seed: 4)
+        XCTAssertNotEqual(a.storage.floats(), other.storage.floats())
+        // a row depends on its entity id and the seed only (not on the matrix it is in)
+        let small = EntityContextMemory(entityCount: 10, width: 16)
+        try small.fillRandom(seed: 3)
+        XCTAssertEqual(small.storage.floats(), Array(a.storage.floats()[0..<160]))
+        var stream = RandomStream(RandomKey(seed: 3, purpose: .entityFeatures, item: 7))
+        for c in 0..<16 { XCTAssertEqual(a.storage.floats()[7 * 16 + c], stream.nextNormal()) }
+        let v = a.storage.floats().map(Double.init)
+        let mean = v.reduce(0, +) / Double(v.count)
+        let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.05)
+        XCTAssertEqual(variance, 1, accuracy: 0.08)
+        XCTAssertNotEqual(Array(v[0..<16]), Array(v[16..<32]), "rows differ")
+    }
+
     func testBlocksCoverEveryEntityOnce() {
         for size in 1...5 {
             let blocks = (0..<size).map { EntityContextMemory.block(of: 13, rank: $0, size: size) }

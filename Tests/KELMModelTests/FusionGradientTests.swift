@@ -149,3 +149,72 @@ final class FrozenInputGradientTests: XCTestCase {
         }
     }
 }
+
+/// K = 0 (`model.fusion_layers: 0`, the LM alone of the ablation): every layer is text-only, so
+/// the masked LM does not depend on the graph or the memory; the link head scores
+/// n = GELU(V_h x⁰ + V_x x⁰); the backward matches finite differences, and the unused GNN
+/// edge encoder and MInt receive no gradient.
+final class LanguageModelAloneTests: XCTestCase {
+    static func model() throws -> FusionModel {
+        var c = FusionTestData.config
+        c.fusionLayers = 0
+        return try FusionModel(config: c, maxBatch: 2, maxTokens: 6, maxNodes: 10, maxEdges: 40, maxPositives: 4)
+    }
+
+    func testMaskedLMIgnoresTheGraphAndEqualsTheTextOnlyModel() throws {
+        let model = try Self.model()
+        try model.initializeParameters(seed: 4)
+        XCTAssertFalse(model.store.table.entries.contains { $0.name.hasPrefix("gnn.layers.") }, "no GNN layer at K = 0")
+        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
+        let a = model.forward(text: text, graph: graph, links: links, memory: FusionTestData.memory(seed: 1).pointer, mode: .inference)
+        let hidden = Array(UnsafeBufferPointer(start: model.lastHiddenState, count: text.rows * FusionTestData.config.bert.hiddenSize))
+        let b = model.forward(text: text, graph: graph, links: links, memory: FusionTestData.memory(seed: 2).pointer, mode: .inference)
+        XCTAssertEqual(a.mlmLossSum, b.mlmLossSum, "the MLM must not read the memory at K = 0")
+        XCTAssertNotEqual(a.lpLossSum, b.lpLossSum, "the link head reads it")
+        // the same numbers as BERT alone with the same lm.* and mlm.* tensors
+        let bert = try BertMaskedLM(config: FusionTestData.config.bert, maxBatch: 2, maxTokens: 6)
+        for e in bert.store.table.entries {
+            let src = try model.store.values(e.name)
+            e.ref.pointer(in: bert.store.values.pointer).update(from: src.baseAddress!, count: e.count)
+        }
+        let text2 = FusionTestData.text()
+        let r = bert.forward(text2, mode: .inference)
+        XCTAssertEqual(r.lossSum, a.mlmLossSum, accuracy: 1e-4 * max(1, abs(a.mlmLossSum)))
+        let bertHidden = UnsafeBufferPointer(start: bert.lastHiddenState, count: hidden.count)
+        for i in 0..<hidden.count { XCTAssertEqual(hidden[i], bertHidden[i], accuracy: 1e-5) }
+    }
+
+    func testGradientsWithoutDropout() throws {
+        let model = try Self.model()
+        try model.initializeParameters(seed: 5)
+        var rng = TestRandom(seed: 6)
+        for e in model.store.table.entries {
+            let p = e.ref.pointer(in: model.store.values.pointer)
+            for i in 0..<e.count { p[i] += rng.normal(0.3) }
+        }
+        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
+        let memory = FusionTestData.memory()
+        let norm = LossNormalization(mlmCount: 3, lpCount: 3, mlmWeight: 1, lpWeight: 0.7)
+        func loss() -> Double {
+            let o = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
+            return norm.total(mlmSum: o.mlmLossSum, lpSum: o.lpLossSum)
+        }
+        _ = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
+        model.store.zeroGrads()
+        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
+        model.linkHead.holdsAdversarialWeights = true
+        let check = GradientCheck(eps: 1e-2, absoluteTolerance: 2e-3, relativeTolerance: 3e-2, maxChecks: 24)
+        for e in model.store.table.entries {
+            let r = check.check(e.name, x: e.ref.pointer(in: model.store.values.pointer), count: e.count,
+                                analytic: e.ref.pointer(in: model.store.grads.pointer), loss: loss)
+            XCTAssertTrue(r.passed, r.description)
+            let g = UnsafeBufferPointer(start: e.ref.pointer(in: model.store.grads.pointer), count: e.count)
+            let unused = e.name.hasPrefix("mint.") || e.name.hasPrefix("gnn.edge_encoder.") || e.name == "gnn.node_type.weight"
+            if unused {
+                XCTAssertFalse(g.contains { $0 != 0 }, "\(e.name) is unused at K = 0")
+            } else if e.name.hasPrefix("gnn.") || e.name.hasPrefix("linkpred.") {
+                XCTAssertTrue(g.contains { $0 != 0 }, "\(e.name) has no gradient")
+            }
+        }
+    }
+}

@@ -100,6 +100,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.routing.igSteps, 20)
         XCTAssertEqual(c.routing.igMode, .joint)
 
+        XCTAssertEqual(c.memory.features, .memory)
         XCTAssertEqual(c.memory.refresh, .rolling)
         XCTAssertEqual(c.memory.blockEntities, 4096)
         XCTAssertEqual(c.memory.scope, .reachable)
@@ -115,6 +116,9 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.checkpoint.keep, 3)
         XCTAssertEqual(c.eval.every, 0)
         XCTAssertEqual(c.eval.split, .valid)
+        XCTAssertNil(c.eval.maxEntities)
+        XCTAssertNil(c.eval.maxSegments)
+        XCTAssertNil(c.eval.maxTriples)
         XCTAssertEqual(c.log.every, 1)
     }
 
@@ -138,7 +142,7 @@ final class ConfigurationTests: XCTestCase {
                     "memory.block_entities", "checkpoint.keep", "eval.split", "log.every"] {
             XCTAssertTrue(keys.contains(key), key)
         }
-        XCTAssertEqual(keys.count, 18 + 2 + 15 + 5 + 10 + 2 + 2 + 1)
+        XCTAssertEqual(keys.count, 18 + 2 + 15 + 5 + 11 + 2 + 5 + 1)
     }
 
     // MARK: - Loading
@@ -438,6 +442,7 @@ final class ConfigurationTests: XCTestCase {
             ("memory.refresh", "full, rolling"),
             ("memory.scope", "all, reachable"),
             ("memory.dtype", "float32, float16"),
+            ("memory.features", "memory, random"),
             ("eval.split", "valid, test"),
         ]
         for (key, allowed) in keys {
@@ -471,7 +476,7 @@ final class ConfigurationTests: XCTestCase {
             ("model.dropout=-0.1", "model.dropout"),
             ("model.gnn_dropout=1.0", "model.gnn_dropout"),
             ("model.fusion_layers=7", "model.fusion_layers"),
-            ("model.fusion_layers=0", "model.fusion_layers"),
+            ("model.fusion_layers=-1", "model.fusion_layers"),
             ("model.hidden_size=100", "model.hidden_size"),
             ("model.gnn_hidden=130", "model.gnn_hidden"),
             ("model.mint_hidden=0", "model.mint_hidden"),
@@ -485,6 +490,9 @@ final class ConfigurationTests: XCTestCase {
             ("memory.block_entities=0", "memory.block_entities"),
             ("checkpoint.keep=0", "checkpoint.keep"),
             ("eval.every=-1", "eval.every"),
+            ("eval.max_entities=-1", "eval.max_entities"),
+            ("eval.max_segments=-2", "eval.max_segments"),
+            ("eval.max_triples=-1", "eval.max_triples"),
             ("log.every=0", "log.every"),
             ("data.path=''", "data.path"),
         ]
@@ -620,6 +628,40 @@ final class ConfigurationTests: XCTestCase {
             keys += mapping.keys.map { section + "." + $0 }
         }
         XCTAssertEqual(Set(keys), Set(KELMConfig.allKeys))
+    }
+
+    /// `eval.max_entities`, `eval.max_segments` and `eval.max_triples` limit `train`'s periodic
+    /// evaluation exactly as `kelm-dist eval --max-entities/--max-segments/--max-triples` limit
+    /// the command's; null (the default) means no limit; `memory.features` and
+    /// `model.fusion_layers: 0` parse.
+    func testEvaluationLimitsAndAblationKeys() throws {
+        let c = try ConfigLoader.load(yaml: "eval:\n  every: 50\n  max_entities: 1000\n  max_segments: 200\n",
+                                      overrides: ["eval.max_triples=150", "memory.features=random", "model.fusion_layers=0",
+                                                  "data.seed=9", "model.max_nodes=12"])
+        XCTAssertEqual(c.eval.maxEntities, 1000)
+        XCTAssertEqual(c.eval.maxSegments, 200)
+        XCTAssertEqual(c.eval.maxTriples, 150)
+        XCTAssertEqual(c.memory.features, .random)
+        XCTAssertEqual(c.model.fusionLayers, 0)
+        XCTAssertEqual(c.model.firstFusionLayer, 6)
+        XCTAssertEqual(try KELMConfig(json: try c.canonicalJSONData()), c)
+
+        // what Eval.swift builds from its options, and what TrainingRun builds from the config
+        var cli = EvaluationOptions(config: c)
+        cli.maxEntities = 1000
+        cli.maxSegments = 200
+        cli.maxTriples = 150
+        XCTAssertEqual(EvaluationOptions(config: c, limits: c.eval), cli)
+        XCTAssertEqual(cli.seed, 9)
+        XCTAssertEqual(cli.maxNodes, 12)
+
+        let unlimited = try ConfigLoader.load(overrides: ["eval.max_entities=null"])
+        XCTAssertNil(unlimited.eval.maxEntities)
+        XCTAssertEqual(EvaluationOptions(config: unlimited, limits: unlimited.eval), EvaluationOptions(config: unlimited))
+        let zero = try ConfigLoader.load(overrides: ["eval.max_entities=0"])
+        XCTAssertEqual(zero.eval.maxEntities, 0, "0 is allowed, as --max-entities 0: only the ranked triples' entities")
+        let wrongType = configError { try ConfigLoader.load(overrides: ["eval.max_entities=many"]) }
+        XCTAssertEqual(wrongType?.key, "eval.max_entities")
     }
 
     func testCanonicalJSONIsDeterministic() throws {

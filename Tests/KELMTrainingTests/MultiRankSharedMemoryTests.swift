@@ -91,5 +91,24 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         try assertIdenticalOnEveryRank("after 3 refreshes")
         XCTAssertNoThrow(try t.checkConsistency())
     }
-}
 
+    /// `memory.features: random` in the node's shared window: every rank reads exactly the rows a
+    /// lone process draws, and they stay so after a step (never refreshed).
+    func testRandomFeaturesAreTheSameOnEveryRank() throws {
+        let world = try MPIRuntime.world()
+        var config = try MultiRankTrainingTests.config(microBatch: 1)
+        config.memory.features = .random
+        config.memory.initInterval = 1
+        config.memory.maxInterval = 1
+        let data = MultiRankTrainingTests.data()
+        let t = try Trainer(config: config, data: data, collective: MPICollective(world), sharedMemory: { bytes in
+            try NodeSharedMemory.make(world: world, bytes: bytes).map { ($0.storage, $0) }
+        })
+        let alone = EntityContextMemory(entityCount: data.entityCount, width: config.model.hiddenSize)
+        try alone.fillRandom(seed: UInt64(config.data.seed))
+        XCTAssertEqual(t.memory.storage.floats(), alone.storage.floats())
+        _ = try t.trainStep()
+        _ = try t.trainStep()
+        XCTAssertEqual(t.memory.storage.floats(), alone.storage.floats())
+    }
+}

@@ -2,7 +2,9 @@
 /// a GNN over each segment's subgraph.
 public struct FusionConfig: Equatable, Sendable {
     public var bert: BertConfig
-    /// K: the top K of the L LM layers are fusion layers.
+    /// K: the top K of the L LM layers are fusion layers. K = 0 is the LM alone: every layer is
+    /// text-only, the MLM head never sees the graph, and the link-prediction head scores the
+    /// final node states n = GELU(V_h x⁰ + V_x x⁰) of the initial states (no GNN layer, MInt unused).
     public var fusionLayers: Int
     /// d_g
     public var gnnHidden: Int
@@ -36,7 +38,7 @@ public struct FusionConfig: Equatable, Sendable {
     public func validate(maxTokens: Int) throws {
         try bert.validate(maxTokens: maxTokens)
         func fail(_ m: String) throws { throw ModelError.invalidArchitecture(m) }
-        if fusionLayers < 1 || fusionLayers > bert.numLayers { try fail("fusion layers \(fusionLayers) must be in 1...\(bert.numLayers)") }
+        if fusionLayers < 0 || fusionLayers > bert.numLayers { try fail("fusion layers \(fusionLayers) must be in 0...\(bert.numLayers)") }
         if gnnHidden < 1 || gnnHeads < 1 || gnnHidden % gnnHeads != 0 { try fail("GNN hidden \(gnnHidden) must be a positive multiple of the GNN heads \(gnnHeads)") }
         if mintHidden < 1 { try fail("MInt hidden size must be positive") }
         if numRelations < 1 { try fail("the KG needs at least one relation") }

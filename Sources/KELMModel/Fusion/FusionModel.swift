@@ -129,7 +129,10 @@ public final class FusionModel {
     }
 
     /// [B·T, d] the LM's final hidden state (input of the MLM head).
-    public var lastHiddenState: UnsafePointer<Float> { UnsafePointer(hFused[config.fusionLayers - 1].pointer) }
+    public var lastHiddenState: UnsafePointer<Float> {
+        config.fusionLayers == 0 ? UnsafePointer(layers[config.bert.numLayers - 1].output.pointer)
+                                 : UnsafePointer(hFused[config.fusionLayers - 1].pointer)
+    }
     /// [N, d_g] the final node states n.
     public var nodeStates: UnsafePointer<Float> { UnsafePointer(finalStates.output.pointer) }
 
@@ -228,6 +231,11 @@ public final class FusionModel {
             swap(&dX, &dXIn)
         }
         profiler?.begin(.gnn)
+        // K = 0: the final node states read x⁰ twice (as x⁰ and as x^K)
+        if c.fusionLayers == 0 {
+            let a = dX0.pointer, b = UnsafePointer(dX)
+            for i in 0..<(N * g) { a[i] += b[i] }
+        }
         edgeEncoder.backward(params: params, grads: sinks.gnn)
         nodeInput.backward(dOutput: dX0.pointer, graph: graph, params: params, grads: sinks.gnn)
         progress?.completed(.graph)

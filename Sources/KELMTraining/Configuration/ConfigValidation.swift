@@ -17,7 +17,7 @@ extension KELMConfig {
         if let initFrom = m.initFrom {
             v.require(!initFrom.isEmpty, "model.init_from", "must not be empty (use null for none)")
         }
-        v.atLeast("model.fusion_layers", m.fusionLayers, 1)
+        v.atLeast("model.fusion_layers", m.fusionLayers, 0)
         v.atMost("model.fusion_layers", m.fusionLayers, m.numLayers, bound: "model.num_layers")
         v.atLeast("model.gnn_hidden", m.gnnHidden, 1)
         v.atLeast("model.gnn_heads", m.gnnHeads, 1)
@@ -86,6 +86,9 @@ extension KELMConfig {
         v.atLeast("checkpoint.every", checkpoint.every, 0)
         v.atLeast("checkpoint.keep", checkpoint.keep, 1)
         v.atLeast("eval.every", eval.every, 0)
+        if let n = eval.maxEntities { v.atLeast("eval.max_entities", n, 0) }
+        if let n = eval.maxSegments { v.atLeast("eval.max_segments", n, 0) }
+        if let n = eval.maxTriples { v.atLeast("eval.max_triples", n, 0) }
         v.atLeast("log.every", log.every, 1)
         return v.errors
     }

@@ -83,7 +83,7 @@ extension KELMConfig {
         /// `init_from`: a Hugging Face BERT directory (`config.json` + `model.safetensors`) to
         /// initialise the LM from (DESIGN §7). Default nil (YAML null): random initialisation.
         public var initFrom: String? = nil
-        /// `fusion_layers` K: the top K of the L LM layers are fusion layers. Default 3.
+        /// `fusion_layers` K: the top K of the L LM layers are fusion layers; 0 is the LM alone (no GNN layer). Default 3.
         public var fusionLayers: Int = 3
         /// `gnn_hidden` d_g: GNN hidden size. Default 128.
         public var gnnHidden: Int = 128
@@ -454,6 +454,17 @@ extension KELMConfig {
             public var storage: EntityMemoryDType { self == .float32 ? .float32 : .float16 }
         }
 
+        /// `memory.features`: where the GNN's input entity features come from.
+        public enum Features: String, ConfigEnum {
+            /// `memory`: the entity-context memory, filled at step 0 and refreshed (JAKET, DESIGN §4).
+            case memory
+            /// `random`: fixed random features, N(0, 1) per element, drawn from `data.seed` and the
+            /// entity id (the same on any number of ranks), never refreshed; an ablation of the memory.
+            case random
+        }
+
+        /// `features`: `memory` or `random`. Default `memory`.
+        public var features: Features = .memory
         /// `refresh`: `full` or `rolling`. Default `rolling`.
         public var refresh: Refresh = .rolling
         /// `block_entities`: entities per `rolling` refresh. DESIGN gives no default; 4096 here.
@@ -479,6 +490,7 @@ extension KELMConfig {
         public init() {}
 
         enum CodingKeys: String, CodingKey, CaseIterable {
+            case features
             case refresh
             case blockEntities = "block_entities"
             case scope
@@ -494,6 +506,7 @@ extension KELMConfig {
         public init(from decoder: Decoder) throws {
             let r = try ConfigReader(decoder, keys: CodingKeys.self)
             let d = Self()
+            features = try r.enumeration(.features, d.features)
             refresh = try r.enumeration(.refresh, d.refresh)
             blockEntities = try r.value(.blockEntities, d.blockEntities)
             scope = try r.enumeration(.scope, d.scope)
@@ -509,6 +522,7 @@ extension KELMConfig {
         /// Encodes every key.
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(features, forKey: .features)
             try c.encode(refresh, forKey: .refresh)
             try c.encode(blockEntities, forKey: .blockEntities)
             try c.encode(scope, forKey: .scope)
@@ -581,12 +595,25 @@ extension KELMConfig {
         public var every: Int = 0
         /// `split`: `valid` or `test`. Default `valid`.
         public var split: Split = .valid
+        /// `max_entities`: rank the held-out triples among at most this many candidate entities
+        /// (the triples' own, then a seeded sample), as `kelm-dist eval --max-entities`. Default
+        /// null: every entity.
+        public var maxEntities: Int? = nil
+        /// `max_segments`: evaluate the masked LM on the first this many held-out segments only,
+        /// as `kelm-dist eval --max-segments`. Default null: all.
+        public var maxSegments: Int? = nil
+        /// `max_triples`: rank only the first this many held-out triples, as
+        /// `kelm-dist eval --max-triples`. Default null: all.
+        public var maxTriples: Int? = nil
 
         /// The default eval section.
         public init() {}
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case every, split
+            case maxEntities = "max_entities"
+            case maxSegments = "max_segments"
+            case maxTriples = "max_triples"
         }
 
         /// Decodes strictly; absent keys take their defaults.
@@ -595,6 +622,9 @@ extension KELMConfig {
             let d = Self()
             every = try r.value(.every, d.every)
             split = try r.enumeration(.split, d.split)
+            maxEntities = try r.optional(.maxEntities, d.maxEntities)
+            maxSegments = try r.optional(.maxSegments, d.maxSegments)
+            maxTriples = try r.optional(.maxTriples, d.maxTriples)
         }
 
         /// Encodes every key.
@@ -602,6 +632,9 @@ extension KELMConfig {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(every, forKey: .every)
             try c.encode(split, forKey: .split)
+            try c.encodeOrNull(maxEntities, forKey: .maxEntities)
+            try c.encodeOrNull(maxSegments, forKey: .maxSegments)
+            try c.encodeOrNull(maxTriples, forKey: .maxTriples)
         }
     }
 }

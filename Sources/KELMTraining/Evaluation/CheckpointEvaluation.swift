@@ -81,6 +81,10 @@ public struct CheckpointEvaluation {
             // the stored rows as they are (a float16 memory stays float16)
             memory = EntityContextMemory(entityCount: E, width: d, dtype: stored)
             try Checkpoint.readMemory(from: f, into: memory.storage, entities: E, width: d)
+        } else if config.memory.features == .random {
+            // a weights-only file of a run with fixed random features: draw them again (same seed, same rows)
+            memory = EntityContextMemory(entityCount: E, width: d, dtype: config.memory.dtype.storage)
+            try memory.fillRandom(seed: UInt64(config.data.seed))
         } else {
             // a weights-only file: the memory as at step 0 (every description through LM1), in
             // the stored configuration's memory.dtype

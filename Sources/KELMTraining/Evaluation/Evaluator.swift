@@ -35,6 +35,16 @@ public struct EvaluationOptions: Equatable, Sendable {
         seed = UInt64(config.data.seed)
         maxNodes = config.model.maxNodes
     }
+
+    /// Options for the periodic evaluation of `train`: those of `init(config:)` limited by
+    /// `eval.max_entities`, `eval.max_segments` and `eval.max_triples`, which mean what
+    /// `kelm-dist eval --max-entities/--max-segments/--max-triples` mean.
+    public init(config: KELMConfig, limits: KELMConfig.EvalSection) {
+        self.init(config: config)
+        maxEntities = limits.maxEntities
+        maxSegments = limits.maxSegments
+        maxTriples = limits.maxTriples
+    }
 }
 
 /// Evaluates a live fusion model (no checkpoint involved) on one held-out split

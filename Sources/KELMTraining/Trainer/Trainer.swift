@@ -228,7 +228,10 @@ public final class Trainer {
         memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
                                          repeats: config.memory.repeats, maxInterval: config.memory.maxInterval)
         memoryCandidates = config.memory.scope == .reachable ? data.reachableEntities : Array(0..<data.entityCount)
-        if fillMemory {
+        if fillMemory && config.memory.features == .random {
+            try memory.fillRandom(seed: UInt64(config.data.seed))
+            log("entity features: fixed random N(0, 1) rows from data.seed \(config.data.seed) (memory.features: random), never refreshed")
+        } else if fillMemory {
             let start = Profiler.now()
             log("filling the entity memory: \(data.entityCount) descriptions through the first \(c.firstFusionLayer) LM layers, about \(data.entityCount / collective.size) per rank")
             try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective)
@@ -258,7 +261,7 @@ public final class Trainer {
         let stepStart = Profiler.now()
         Self.debugStall(rank: rank, step: g)
         var refresh: (ms: Double, entities: Int)? = nil
-        if memorySchedule.isDue(step: g) {
+        if config.memory.features == .memory && memorySchedule.isDue(step: g) {
             let t = Profiler.now()
             let covered = try guarded("entity-memory refresh") { try refreshMemory() }
             refresh = (Double(Profiler.now() - t) * 1e-6, covered)

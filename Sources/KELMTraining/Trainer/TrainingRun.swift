@@ -50,12 +50,13 @@ public struct TrainingRun {
         StopSignals.install()
         // periodic evaluation on the held-out split (a prepared dataset only: synthetic data has none)
         var evaluator: Evaluator? = nil
-        var best: EvaluationResult? = nil
+        // the best evaluation so far: after a resume, the one the checkpoint recorded
+        var best = resume.flatMap { Self.bestSoFar($0.header.bestEvaluation, split: config.eval.split.rawValue) }
         if config.eval.every > 0 {
             if data is DatasetTrainingData {
                 let e = try Evaluator(model: trainer.model,
                                       data: try EvaluationData(training: data, split: config.eval.split == .valid ? .valid : .test),
-                                      options: EvaluationOptions(config: config))
+                                      options: EvaluationOptions(config: config, limits: config.eval))
                 e.watchdog = watchdog
                 e.log = { if root { log.info("\($0)") } }
                 evaluator = e
@@ -74,7 +75,16 @@ public struct TrainingRun {
             logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
             logger.info("global batch \(trainer.order.globalBatch) segments (micro-batch \(config.train.microBatch) × \(collective.size) rank(s) × accumulation \(config.train.accumulation)), \(trainer.reducer.buckets.count) gradient buckets of at most \(config.train.bucketMB) MiB")
             for note in trainer.notes + (resume?.notes ?? []) { logger.notice("\(note)") }
-            if let resume { logger.info("resuming from \(resume.checkpoint) at step \(resume.header.step)") }
+            if let resume {
+                logger.info("resuming from \(resume.checkpoint) at step \(resume.header.step)")
+                if let b = resume.header.bestEvaluation {
+                    if best != nil {
+                        logger.info("best so far: validation mlm_loss \(b.mlmLoss) at step \(b.step) (a later evaluation must beat it to become best)")
+                    } else {
+                        logger.notice("the checkpoint's best evaluation is on the \(b.split) split, this run evaluates \(config.eval.split.rawValue): the first evaluation becomes best")
+                    }
+                }
+            }
         }
         let total = config.train.steps
         var last: StepMetrics? = nil
@@ -103,13 +113,15 @@ public struct TrainingRun {
                     logger.info("evaluation at step \(done): \(result.summaryLines.dropFirst().joined(separator: ", "))")
                 }
             }
+            var improved = false
+            if let evaluated, evaluated.isBetter(than: best) {
+                best = evaluated
+                improved = true
+            }
             if (config.checkpoint.every > 0 && done % config.checkpoint.every == 0 && done < total) || evaluated != nil {
-                checkpoint = try save(trainer)
+                checkpoint = try save(trainer, best: best)
                 savedAt = done
-                if let evaluated, evaluated.isBetter(than: best) {
-                    best = evaluated
-                    if isRoot, let checkpoint { try Checkpoint.markBest(checkpoint) }
-                }
+                if improved, isRoot, let checkpoint { try Checkpoint.markBest(checkpoint) }
             }
             // a stop signal on any rank: every rank saves at this step boundary and exits cleanly
             var signal: [Int64] = [Int64(StopSignals.received)]
@@ -119,22 +131,36 @@ public struct TrainingRun {
             if signal[0] != 0 && done < total {
                 if isRoot { logger.notice("\(StopSignals.name(Int32(signal[0]))) received: saving a checkpoint at step \(done) and stopping") }
                 try metrics?.close()
-                checkpoint = try save(trainer)
+                checkpoint = try save(trainer, best: best)
                 if isRoot, let checkpoint { logger.info("checkpoint: \(checkpoint)") }
                 return Summary(steps: trainer.step, last: last, checkpoint: checkpoint, stoppedBySignal: true)
             }
         }
         try metrics?.close()
-        if savedAt != trainer.step { checkpoint = try save(trainer) }
+        if savedAt != trainer.step { checkpoint = try save(trainer, best: best) }
         if isRoot, let checkpoint { logger.info("checkpoint: \(checkpoint)") }
         return Summary(steps: trainer.step, last: last, checkpoint: checkpoint)
     }
 
-    /// Rank 0 writes the checkpoint; every rank waits until it is complete.
-    func save(_ t: Trainer) throws -> String? {
+    /// The best evaluation a resumed run starts from: the checkpoint's record when it is of the
+    /// split this run evaluates (only `mlm_loss` and `step` are known; `isBetter` needs no more).
+    static func bestSoFar(_ stored: Checkpoint.BestEvaluation?, split: String) -> EvaluationResult? {
+        guard let stored, stored.split == split else { return nil }
+        var r = EvaluationResult(split: split)
+        r.step = stored.step
+        r.mlmLoss = stored.mlmLoss
+        return r
+    }
+
+    /// Rank 0 writes the checkpoint (with the best evaluation so far, so that a resume knows it);
+    /// every rank waits until it is complete.
+    func save(_ t: Trainer, best: EvaluationResult?) throws -> String? {
         var path: String? = nil
         if isRoot {
-            let contents = try t.checkpointContents()
+            var contents = try t.checkpointContents()
+            if let best, let loss = best.mlmLoss, let step = best.step {
+                contents.bestEvaluation = Checkpoint.BestEvaluation(mlmLoss: loss, step: step, split: best.split)
+            }
             path = try Checkpoint.save(contents, runDirectory: runDirectory, keep: config.checkpoint.keep)
         }
         try t.guarded("checkpoint barrier") { try collective.barrier() }
