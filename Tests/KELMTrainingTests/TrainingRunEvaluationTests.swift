@@ -104,7 +104,7 @@ final class TrainingRunEvaluationTests: XCTestCase {
             try f.close()
             try train(try config(steps: 4), into: run, resume: run)
             let after = try evaluations(run)
-            XCTAssertEqual(after.map(\.step), [4], "the resumed run evaluates at step 4")
+            XCTAssertEqual(after.map(\.step), [2, 4], "step 2's record stays (metrics.jsonl survives a resume); the resumed run evaluates at step 4")
             XCTAssertEqual(bestPointer(run), expectedBest, "stored best \(record)")
             let (g, h) = try Checkpoint.open(run + "/checkpoints/ckpt-00000004.h5")
             try g.close()
