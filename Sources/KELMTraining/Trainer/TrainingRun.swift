@@ -97,7 +97,9 @@ public struct TrainingRun {
             last = m
             let done = m.step + 1
             if isRoot {
-                if done % config.log.every == 0 || done == total {
+                // every log.every steps, and at every step that refreshed the memory or ran the
+                // attribution (their times are in the record)
+                if done % config.log.every == 0 || done == total || m.memory_refresh_ms != nil || m.attribution_ms != nil {
                     try metrics?.append(m)
                     let elapsed = Double(Profiler.now() - start) * 1e-9
                     let eta = elapsed / Double(done - first) * Double(total - done)
