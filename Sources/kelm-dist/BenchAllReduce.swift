@@ -55,13 +55,7 @@ struct BenchAllReduce: ParsableCommand {
             }
             result.algorithm = Self.algorithmName(try MPIRuntime.integerControlVariable("coll_libnbc_iallreduce_algorithm"))
             if world.rank == 0 {
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
-                } else {
-                    print(result.report)
-                }
+                try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
         } catch {

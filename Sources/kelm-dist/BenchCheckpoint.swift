@@ -43,12 +43,6 @@ struct BenchCheckpoint: ParsableCommand {
         var logger = Logger(label: "kelm-dist.bench")
         logger.logLevel = .info
         let result = try CheckpointBenchmark(options: options).run { logger.info("\($0)") }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
-        } else {
-            print(result.report)
-        }
+        try BenchmarkOutput.print(result, report: result.report, json: json)
     }
 }

@@ -50,13 +50,7 @@ struct BenchMemory: ParsableCommand {
             options.repeats = repeats
             let result = try MemoryBenchmark(options: options).run(collective: MPICollective(world)) { logger.info("\($0)") }
             if world.rank == 0 {
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
-                } else {
-                    print(result.report)
-                }
+                try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
         } catch {

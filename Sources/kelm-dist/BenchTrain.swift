@@ -46,13 +46,7 @@ struct BenchTrain: ParsableCommand {
                 if world.rank == 0 { logger.info("\(line)") }
             }
             if world.rank == 0 {
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys]
-                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
-                } else {
-                    print(result.report)
-                }
+                try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
         } catch {
