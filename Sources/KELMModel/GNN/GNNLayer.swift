@@ -91,8 +91,7 @@ public final class GNNLayer {
     /// must be current). `x` must stay valid until backward.
     public func forward(x: UnsafePointer<Float>, graph: GraphBatch, edges: EdgeEncoder, text: TokenBatch,
                         params: UnsafeMutablePointer<Float>, mode: ForwardMode) {
-        let g = config.gnnHidden, H = config.gnnHeads, dh = g / H, N = graph.nodes, E = graph.edges
-        let scale = 1 / Float(dh).squareRoot()
+        let g = config.gnnHidden, N = graph.nodes, E = graph.edges
         input = x
         // z = [x ; U[type]]
         let U = nodeType.pointer(in: params)
@@ -150,8 +149,7 @@ public final class GNNLayer {
     public func backward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, graph: GraphBatch,
                          edges: EdgeEncoder, params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>?,
                          scratch s: GNNLayerScratch) {
-        let g = config.gnnHidden, H = config.gnnHeads, dh = g / H, N = graph.nodes, E = graph.edges
-        let scale = 1 / Float(dh).squareRoot()
+        let g = config.gnnHidden, N = graph.nodes, E = graph.edges
         guard input != nil else { preconditionFailure("GNNLayer.backward before forward") }
         // every other gradient buffer is written whole by its first kernel (overwrite modes)
         s.dkmz.pointer.update(repeating: 0, count: N * 2 * g)
