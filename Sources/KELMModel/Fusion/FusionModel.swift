@@ -179,18 +179,6 @@ public final class FusionModel {
                       lpLossSum: lp, lpCount: links.count)
     }
 
-    /// Whether LM layer i must produce the gradient of its input: only when something below it
-    /// takes a gradient (the embeddings, or a lower layer's weights or attribution sink). Under
-    /// frozen embeddings the lowest layer skips its input gradient, and with frozen attention
-    /// its whole attention backward.
-    func layerInputGradientWanted(sinks: GradientSinks) -> (Int) -> Bool {
-        if sinks.embeddings != nil { return { _ in true } }
-        let lowestWanting = layers.indices.first { i in
-            sinks.attention != nil || sinks.ffn != nil || layers[i].activationOverride != nil
-        }
-        return { i in lowestWanting.map { $0 < i } ?? false }
-    }
-
     /// Adds into the gradients the derivative of w_mlm·MLM + w_lp·LP normalised by the global
     /// counts in `normalization`. The reverse of `forward`, step by step.
     /// `progress` hears each `BackwardStage` as it completes (in `backwardStages` order).
@@ -204,7 +192,7 @@ public final class FusionModel {
         dX0.pointer.update(repeating: 0, count: N * g)
         dNodes.pointer.update(repeating: 0, count: N * g)
         edgeEncoder.dTable.zero()
-        let inputGradient = layerInputGradientWanted(sinks: sinks)
+        let lowestWanting = BertLayer.lowestLayerWantingInputGradient(layers, sinks: sinks)
         profiler?.begin(.heads)
         mlmHead.backward(dHidden: dH, scale: normalization.mlmScale, params: params, headGrads: sinks.heads,
                          embeddingGrads: sinks.embeddings)
@@ -221,7 +209,7 @@ public final class FusionModel {
             if j > 0 { dXIn.update(repeating: 0, count: N * g) }
             gnnLayers[j].backward(dInput: dXTarget, dOutput: dX, graph: graph, edges: edgeEncoder, params: params,
                                   grads: sinks.gnn, scratch: gnnScratch)
-            let wanted = inputGradient(c.firstFusionLayer + j)
+            let wanted = c.firstFusionLayer + j >= lowestWanting
             if wanted { dHIn.update(repeating: 0, count: n * d) }
             layers[c.firstFusionLayer + j].backward(dInput: wanted ? dHIn : nil, dOutput: dH, batch: text, params: params,
                                                     attentionGrads: sinks.attention, ffnGrads: sinks.ffn,
@@ -240,7 +228,7 @@ public final class FusionModel {
         nodeInput.backward(dOutput: dX0.pointer, graph: graph, params: params, grads: sinks.gnn)
         progress?.completed(.graph)
         for i in stride(from: c.firstFusionLayer - 1, through: 0, by: -1) {
-            let wanted = inputGradient(i)
+            let wanted = i >= lowestWanting
             if wanted { dHIn.update(repeating: 0, count: n * d) }
             layers[i].backward(dInput: wanted ? dHIn : nil, dOutput: dH, batch: text, params: params,
                                attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: bertScratch,

@@ -278,3 +278,18 @@ public final class BertLayer {
         profiler?.end()
     }
 }
+
+extension BertLayer {
+    /// The lowest of `layers` (bottom to top) that must produce the gradient of its input; every
+    /// layer above it must too, none below (`layers.count`: none at all). A layer's input
+    /// gradient is wanted only when something below it takes a gradient — the embeddings, or a
+    /// lower layer's weights or attribution sink. Under frozen embeddings the lowest layer skips
+    /// its input gradient, and with frozen attention its whole attention backward.
+    public static func lowestLayerWantingInputGradient(_ layers: [BertLayer], sinks: GradientSinks) -> Int {
+        if sinks.embeddings != nil { return 0 }
+        let lowestTakingGradient = layers.indices.first { i in
+            sinks.attention != nil || sinks.ffn != nil || layers[i].activationOverride != nil
+        }
+        return lowestTakingGradient.map { $0 + 1 } ?? layers.count
+    }
+}

@@ -101,10 +101,9 @@ public final class BertMaskedLM {
         profiler?.begin(.heads)
         head.backward(dHidden: dOut, scale: scale, params: params, headGrads: sinks.heads,
                       embeddingGrads: sinks.embeddings)
-        // the lowest layer's input gradient only feeds the embeddings
+        let lowestWanting = BertLayer.lowestLayerWantingInputGradient(layers, sinks: sinks)
         for (i, layer) in layers.enumerated().reversed() {
-            let wanted = i > 0 ? (sinks.attention != nil || sinks.ffn != nil || sinks.embeddings != nil)
-                               : sinks.embeddings != nil
+            let wanted = i >= lowestWanting
             if wanted { dIn.update(repeating: 0, count: n * d) }
             layer.backward(dInput: wanted ? dIn : nil, dOutput: dOut, batch: batch, params: params,
                            attentionGrads: sinks.attention, ffnGrads: sinks.ffn, scratch: scratch, profiler: profiler)
