@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "KELMHDF5", dependencies: ["CHDF5"]),
 
         // Flat buffers, sgemm, kernels.
-        .target(name: "KELMNumerics", dependencies: ["CBLAS"], swiftSettings: computeSettings),
+        .target(name: "KELMNumerics", dependencies: ["CBLAS", "KELMHost"], swiftSettings: computeSettings),
         // BERT (and later GNN, MInt, heads, objectives).
         .target(name: "KELMModel", dependencies: ["KELMNumerics"], swiftSettings: computeSettings),
         // TRELM attribution, knowledge-path selection, packed path gradients and their optimizer.

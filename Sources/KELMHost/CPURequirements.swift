@@ -1,5 +1,3 @@
-import Foundation
-
 /// The instruction-set extensions this build of the numeric targets was compiled for, checked
 /// against the CPU before any of their code runs (an unsupported instruction would otherwise
 /// end the program with SIGILL and no explanation).
@@ -16,21 +14,22 @@ public enum CPURequirements {
         #endif
     }
 
-    /// Those of `required` missing from the first `flags` line of `cpuinfo` (Linux's
-    /// /proc/cpuinfo text); every one when there is no such line.
+    /// Those of `required` missing from the flags of `cpuinfo` text (Linux's /proc/cpuinfo);
+    /// every one when it lists no flags.
     public static func missing(_ required: [String], cpuinfo: String) -> [String] {
-        guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return required }
-        let flags = Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
-        return required.filter { !flags.contains($0) }
+        missing(required, flags: CPUFlags.parse(cpuinfo: cpuinfo))
+    }
+
+    static func missing(_ required: [String], flags: Set<String>) -> [String] {
+        required.filter { !flags.contains($0) }
     }
 
     /// nil when the CPU has what this build needs (or the build needs nothing, or /proc/cpuinfo
     /// is unreadable: then nothing can be said); otherwise the message to stop with.
     public static func problem(cpuinfoPath: String = "/proc/cpuinfo") -> String? {
         let needed = required
-        guard !needed.isEmpty, let text = try? String(contentsOfFile: cpuinfoPath, encoding: .utf8) else { return nil }
-        let absent = missing(needed, cpuinfo: text)
+        guard !needed.isEmpty, let flags = CPUFlags.current(cpuinfoPath: cpuinfoPath) else { return nil }
+        let absent = missing(needed, flags: flags)
         guard !absent.isEmpty else { return nil }
         return "error: this build of kelm-dist needs an x86-64-v3 CPU (Haswell or later); this one lacks "
             + absent.joined(separator: ", ") + " (\(cpuinfoPath)). Rebuild for any x86-64 with "

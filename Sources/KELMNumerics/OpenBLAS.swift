@@ -1,4 +1,5 @@
 import CBLAS
+import KELMHost
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,27 +43,10 @@ public enum OpenBLAS {
     /// "Haswell" with AVX2 and FMA, nil otherwise (OpenBLAS's own choice is then kept).
     /// `cpuFlags` defaults to the flags line of /proc/cpuinfo.
     public static func recommendedCoreType(cpuFlags: Set<String>? = nil) -> String? {
-        let flags = cpuFlags ?? readCPUFlags()
+        let flags = cpuFlags ?? CPUFlags.current() ?? []
         if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
         if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
         return nil
-    }
-
-    static func readCPUFlags() -> Set<String> {
-        guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0 {
-            guard let line else { break }
-            let s = String(cString: line)
-            if s.hasPrefix("flags") || s.hasPrefix("Features") {
-                guard let colon = s.firstIndex(of: ":") else { continue }
-                return Set(s[s.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
-            }
-        }
-        return []
     }
 
     /// DESIGN §8: OpenBLAS reads `OPENBLAS_CORETYPE` when the library loads, so the variable

@@ -31,5 +31,14 @@ final class CPURequirementsTests: XCTestCase {
     func testThisMachineRunsThisBuild() {
         // the tests themselves run the numeric code, so this machine must have what it needs
         XCTAssertNil(CPURequirements.problem())
+        #if os(Linux)
+        XCTAssertFalse(try XCTUnwrap(CPUFlags.current()).isEmpty, "/proc/cpuinfo lists the CPU's flags")
+        #endif
+    }
+
+    func testFlagsOfX86AndArmLines() {
+        XCTAssertEqual(CPUFlags.parse(cpuinfo: haswell), ["fpu", "sse", "sse2", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "movbe", "popcnt"])
+        XCTAssertEqual(CPUFlags.parse(cpuinfo: "processor\t: 0\nFeatures\t: fp asimd sve\n"), ["fp", "asimd", "sve"])
+        XCTAssertEqual(CPUFlags.parse(cpuinfo: "processor : 0\n"), [])
     }
 }
