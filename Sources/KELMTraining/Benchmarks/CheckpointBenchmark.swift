@@ -133,29 +133,19 @@ public struct CheckpointBenchmark {
         let path = (directory as NSString).appendingPathComponent("raw.bin")
         let t = Profiler.now()
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CheckpointBenchmarkError.io("open(\(path))", errno) }
+        guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
         defer { close(fd) }
         for (pointer, count) in pieces {
             var done = 0
             while done < count {
                 let n = write(fd, pointer + done, min(count - done, 64 << 20))
-                guard n > 0 else { throw CheckpointBenchmarkError.io("write(\(path))", errno) }
+                guard n > 0 else { throw AtomicFileError.systemCall(call: "write", path: path, errno: errno) }
                 done += n
             }
         }
-        guard fsync(fd) == 0 else { throw CheckpointBenchmarkError.io("fsync(\(path))", errno) }
+        guard fsync(fd) == 0 else { throw AtomicFileError.systemCall(call: "fsync", path: path, errno: errno) }
         let seconds = Double(Profiler.now() - t) / 1e9
         try FileManager.default.removeItem(atPath: path)
         return seconds
-    }
-}
-
-public enum CheckpointBenchmarkError: Error, CustomStringConvertible {
-    case io(String, Int32)
-
-    public var description: String {
-        switch self {
-        case .io(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
-        }
     }
 }
