@@ -49,7 +49,7 @@ struct BenchAllReduce: ParsableCommand {
         options.repeats = repeats
         options.warmup = warmup
         let logger = Logger(label: "kelm-dist.bench")
-        do {
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
             var result = try AllReduceBenchmark(options: options).run(collective: MPICollective(world)) { line in
                 if world.rank == 0 { logger.info("\(line)") }
             }
@@ -58,9 +58,6 @@ struct BenchAllReduce: ParsableCommand {
                 try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
-        } catch {
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
-            throw error
         }
     }
 }

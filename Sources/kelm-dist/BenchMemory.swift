@@ -40,7 +40,7 @@ struct BenchMemory: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
-        do {
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
             let loaded = try ConfigLoader.load(file: config, overrides: overrides + (dtype.map { ["memory.dtype=\($0)"] } ?? []))
             try TrainCommandSupport.setThreadsPerRank(world)
             var logger = Logger(label: "kelm-dist.bench")
@@ -53,9 +53,6 @@ struct BenchMemory: ParsableCommand {
                 try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
-        } catch {
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
-            throw error
         }
     }
 }

@@ -41,7 +41,7 @@ struct BenchTrain: ParsableCommand {
         options.warmupSteps = warmup
         options.bucketMB = bucketMB
         let logger = Logger(label: "kelm-dist.bench")
-        do {
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
             let result = try TrainBenchmark(options: options).run(collective: MPICollective(world)) { line in
                 if world.rank == 0 { logger.info("\(line)") }
             }
@@ -49,9 +49,6 @@ struct BenchTrain: ParsableCommand {
                 try BenchmarkOutput.print(result, report: result.report, json: json)
             }
             try MPIRuntime.finalize()
-        } catch {
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
-            throw error
         }
     }
 }

@@ -53,7 +53,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
-        do {
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
             try TrainCommandSupport.setThreadsPerRank(world)
             var logger = Logger(label: "kelm-dist.eval")
             logger.logLevel = world.rank == 0 ? .info : .error
@@ -79,10 +79,6 @@ struct Eval: ParsableCommand {
                 }
             }
             try MPIRuntime.finalize()
-        } catch {
-            // one rank's failure stops every rank (a collective would otherwise wait forever)
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
-            throw error
         }
     }
 }

@@ -27,11 +27,12 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
-        // The node's shared window is held here (outside `do`), not only by the trainer: freeing
-        // it is collective, so if it were freed while an error unwinds the trainer on one rank,
-        // that rank would wait for the others (in a barrier of their own) instead of aborting them.
+        // The node's shared window is held here (outside the work below), not only by the
+        // trainer: freeing it is collective, so if it were freed while an error unwinds the
+        // trainer on one rank, that rank would wait for the others (in a barrier of their own)
+        // instead of aborting them.
         var windows: [NodeSharedMemory] = []
-        do {
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
             var loaded = try ConfigLoader.load(file: config, overrides: overrides)
             let plan = try resume.map { try ResumePlan(requested: loaded, path: $0, worldSize: world.size) }
             if let plan { loaded = plan.config }
@@ -51,15 +52,22 @@ struct Train: ParsableCommand {
             windows.removeAll()
             if world.rank == 0, let path = summary.checkpoint { print(path) }
             try MPIRuntime.finalize()
-        } catch {
-            // one rank's failure stops every rank (a collective would otherwise wait forever)
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
-            throw error
         }
     }
 }
 
 enum TrainCommandSupport {
+    /// Runs a command's work on this rank; when it fails, every rank stops (a collective would
+    /// otherwise wait forever): MPI_Abort with the error as the message, then the error is thrown.
+    static func stoppingEveryRankOnError(_ world: Communicator, _ work: () throws -> Void) throws {
+        do {
+            try work()
+        } catch {
+            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
+            throw error
+        }
+    }
+
     /// Compute threads per rank (`OpenBLAS.setThreads`: sgemm, attention, element-wise kernels,
     /// AdamW) = the cores of this node divided among its ranks, or `OPENBLAS_NUM_THREADS` when
     /// the user (or launch/mpirun-local) set it.
