@@ -7,17 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The test binary links OpenBLAS directly (no re-exec as kelm-dist does), so give it the fast
-# kernels here; the core-type test itself runs kelm-dist with the variable removed.
-if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
-    flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
-    has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
-    if has avx512f avx512bw avx512dq avx512vl; then
-        export OPENBLAS_CORETYPE=SkylakeX
-    elif has avx2 fma; then
-        export OPENBLAS_CORETYPE=Haswell
-    fi
-fi
+source Tests/openblas-coretype.sh
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 export OMPI_MCA_btl_base_warn_component_unused=0
 

@@ -31,17 +31,7 @@ for f in "$bin" "$kelm"; do
     [[ -x "$f" ]] || { echo "multihost: $f not built (swift build --build-tests && swift build --product kelm-dist)" >&2; exit 2; }
 done
 
-# As Tests/run-tests.sh: the test binary links OpenBLAS directly, so give it the fast kernels
-# (the cluster's mpirun wrapper forwards OPENBLAS_CORETYPE to the ranks with -x).
-if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
-    flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
-    has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
-    if has avx512f avx512bw avx512dq avx512vl; then
-        export OPENBLAS_CORETYPE=SkylakeX
-    elif has avx2 fma; then
-        export OPENBLAS_CORETYPE=Haswell
-    fi
-fi
+source Tests/openblas-coretype.sh   # the cluster's mpirun wrapper forwards it with -x
 export OMPI_MCA_btl_base_warn_component_unused=0
 
 work="$(mktemp -d /tmp/kelm-multihost.XXXXXX)"
