@@ -3,44 +3,55 @@ import KELMNumerics
 import KELMTestSupport
 import XCTest
 
+/// Perturbs `model`'s initial parameters (seeds 5 and 6), runs forward and backward on
+/// `FusionTestData`'s batch and checks every parameter tensor's gradient by finite differences;
+/// `each` makes further checks on a tensor's analytic gradient. Returns the forward's output.
+@discardableResult
+func checkGradientsByFiniteDifferences(_ model: FusionModel, mode: ForwardMode,
+                                       each: (ParameterEntry, UnsafeBufferPointer<Float>) -> Void) throws -> FusionModel.Output {
+    try model.initializeParameters(seed: 5)
+    var rng = TestRandom(seed: 6)
+    for e in model.store.table.entries {
+        let p = e.ref.pointer(in: model.store.values.pointer)
+        for i in 0..<e.count { p[i] += rng.normal(0.3) }
+    }
+    let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
+    let memory = FusionTestData.memory()
+    let norm = LossNormalization(mlmCount: 3, lpCount: 3, mlmWeight: 1, lpWeight: 0.7)
+    func loss() -> Double {
+        let o = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode)
+        return norm.total(mlmSum: o.mlmLossSum, lpSum: o.lpLossSum)
+    }
+    let out = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode)
+    model.store.zeroGrads()
+    model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
+    model.linkHead.holdsAdversarialWeights = true
+    let check = GradientCheck(eps: 1e-2, absoluteTolerance: 2e-3, relativeTolerance: 3e-2, maxChecks: 24)
+    for e in model.store.table.entries {
+        let r = check.check(e.name, x: e.ref.pointer(in: model.store.values.pointer), count: e.count,
+                            analytic: e.ref.pointer(in: model.store.grads.pointer), loss: loss)
+        XCTAssertTrue(r.passed, r.description)
+        each(e, UnsafeBufferPointer(start: e.ref.pointer(in: model.store.grads.pointer), count: e.count))
+    }
+    return out
+}
+
 /// The fusion model's backward against finite differences: every parameter tensor, with and
 /// without dropout.
 final class FusionGradientTests: XCTestCase {
     func checkAllParameters(mode: ForwardMode) throws {
         let model = try FusionTestData.model()
-        try model.initializeParameters(seed: 5)
-        var rng = TestRandom(seed: 6)
-        for e in model.store.table.entries {
-            let p = e.ref.pointer(in: model.store.values.pointer)
-            for i in 0..<e.count { p[i] += rng.normal(0.3) }
-        }
-        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
-        let memory = FusionTestData.memory()
-        let norm = LossNormalization(mlmCount: 3, lpCount: 3, mlmWeight: 1, lpWeight: 0.7)
-        func loss() -> Double {
-            let o = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode)
-            return norm.total(mlmSum: o.mlmLossSum, lpSum: o.lpLossSum)
-        }
-        let out = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: mode)
-        XCTAssertEqual(out.mlmCount, 3)
-        XCTAssertEqual(out.lpCount, 3)
-        XCTAssertGreaterThan(out.lpLossSum, 0)
-        model.store.zeroGrads()
-        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
-        model.linkHead.holdsAdversarialWeights = true
-        let check = GradientCheck(eps: 1e-2, absoluteTolerance: 2e-3, relativeTolerance: 3e-2, maxChecks: 24)
         var groupsSeen = Set<String>()
-        for e in model.store.table.entries {
-            let r = check.check(e.name, x: e.ref.pointer(in: model.store.values.pointer), count: e.count,
-                                analytic: e.ref.pointer(in: model.store.grads.pointer), loss: loss)
-            XCTAssertTrue(r.passed, r.description)
+        let out = try checkGradientsByFiniteDifferences(model, mode: mode) { e, g in
             groupsSeen.insert(String(e.name.split(separator: ".")[0]))
             // every tensor but the attention key biases and unused rows carries signal
-            let g = UnsafeBufferPointer(start: e.ref.pointer(in: model.store.grads.pointer), count: e.count)
             if !e.name.contains("key.bias") && !e.name.contains("position_embeddings") && !e.name.contains("token_type") {
                 XCTAssertTrue(g.contains { $0 != 0 }, "\(e.name) has no gradient")
             }
         }
+        XCTAssertEqual(out.mlmCount, 3)
+        XCTAssertEqual(out.lpCount, 3)
+        XCTAssertGreaterThan(out.lpLossSum, 0)
         XCTAssertEqual(groupsSeen, ["lm", "mlm", "gnn", "mint", "linkpred"])
     }
 
@@ -185,30 +196,7 @@ final class LanguageModelAloneTests: XCTestCase {
     }
 
     func testGradientsWithoutDropout() throws {
-        let model = try Self.model()
-        try model.initializeParameters(seed: 5)
-        var rng = TestRandom(seed: 6)
-        for e in model.store.table.entries {
-            let p = e.ref.pointer(in: model.store.values.pointer)
-            for i in 0..<e.count { p[i] += rng.normal(0.3) }
-        }
-        let text = FusionTestData.text(), graph = try FusionTestData.graph(), links = try FusionTestData.links()
-        let memory = FusionTestData.memory()
-        let norm = LossNormalization(mlmCount: 3, lpCount: 3, mlmWeight: 1, lpWeight: 0.7)
-        func loss() -> Double {
-            let o = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
-            return norm.total(mlmSum: o.mlmLossSum, lpSum: o.lpLossSum)
-        }
-        _ = model.forward(text: text, graph: graph, links: links, memory: memory.pointer, mode: .inference)
-        model.store.zeroGrads()
-        model.backward(text: text, graph: graph, links: links, normalization: norm, sinks: .all(model.store.grads.pointer))
-        model.linkHead.holdsAdversarialWeights = true
-        let check = GradientCheck(eps: 1e-2, absoluteTolerance: 2e-3, relativeTolerance: 3e-2, maxChecks: 24)
-        for e in model.store.table.entries {
-            let r = check.check(e.name, x: e.ref.pointer(in: model.store.values.pointer), count: e.count,
-                                analytic: e.ref.pointer(in: model.store.grads.pointer), loss: loss)
-            XCTAssertTrue(r.passed, r.description)
-            let g = UnsafeBufferPointer(start: e.ref.pointer(in: model.store.grads.pointer), count: e.count)
+        try checkGradientsByFiniteDifferences(try Self.model(), mode: .inference) { e, g in
             let unused = e.name.hasPrefix("mint.") || e.name.hasPrefix("gnn.edge_encoder.") || e.name == "gnn.node_type.weight"
             if unused {
                 XCTAssertFalse(g.contains { $0 != 0 }, "\(e.name) is unused at K = 0")
