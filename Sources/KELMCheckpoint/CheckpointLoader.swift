@@ -360,24 +360,29 @@ extension Checkpoint {
         switch values {
         case .float32(let b): try readMemory(from: f, into: b, entities: entities, width: width)
         case .float16(let b):
-            let p = "/memory/entity_context", file = f.filePath
-            try guarding(file) {
-                guard try f.exists(p) else { throw CheckpointError(file: file, item: p, "missing") }
-                let required = try isChecksummed(f)
-                try f.withDataset(p) { ds in
-                    let shape = try ds.shape()
-                    guard shape == [entities, width], b.count == entities * width else {
-                        throw CheckpointError(file: file, item: p, "has shape \(shape), the run has [\(entities), \(width)] (entities × hidden size)")
-                    }
-                    try StoredTensor.read(ds, into: b.buffer, rowWidth: width, file: file, item: p, required: required,
-                                          chunkValues: chunkValues)
+            try withMemoryDataset(f, entities: entities, width: width) { ds, file, item, required in
+                guard b.count == entities * width else {
+                    throw CheckpointError(file: file, item: item, "has shape \(try ds.shape()), the run has [\(entities), \(width)] (entities × hidden size)")
                 }
+                try StoredTensor.read(ds, into: b.buffer, rowWidth: width, file: file, item: item, required: required,
+                                      chunkValues: chunkValues)
             }
         }
     }
 
     /// Reads the entity memory into the float32 `values` ([entities, width]).
     public static func readMemory(from f: HDF5File, into values: FlatBuffer, entities: Int, width: Int) throws {
+        try withMemoryDataset(f, entities: entities, width: width) { ds, file, item, required in
+            let stored = UnsafeMutableBufferPointer(start: values.pointer, count: entities * width)
+            try StoredTensor.read(ds, into: stored, file: file, item: item, required: required)
+            try StoredTensor.requireFinite(UnsafeBufferPointer(stored), file: file, item: item)
+        }
+    }
+
+    /// Opens `/memory/entity_context` of `f`, checks it is there and [entities, width], and runs
+    /// `body` on it with the file's path, the item's name and whether checksums are required.
+    private static func withMemoryDataset(_ f: HDF5File, entities: Int, width: Int,
+                                          _ body: (HDF5Dataset, String, String, Bool) throws -> Void) throws {
         let p = "/memory/entity_context", file = f.filePath
         try guarding(file) {
             guard try f.exists(p) else { throw CheckpointError(file: file, item: p, "missing") }
@@ -387,9 +392,7 @@ extension Checkpoint {
                 guard shape == [entities, width] else {
                     throw CheckpointError(file: file, item: p, "has shape \(shape), the run has [\(entities), \(width)] (entities × hidden size)")
                 }
-                let stored = UnsafeMutableBufferPointer(start: values.pointer, count: entities * width)
-                try StoredTensor.read(ds, into: stored, file: file, item: p, required: required)
-                try StoredTensor.requireFinite(UnsafeBufferPointer(stored), file: file, item: p)
+                try body(ds, file, p, required)
             }
         }
     }
