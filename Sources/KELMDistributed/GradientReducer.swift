@@ -73,6 +73,15 @@ public final class GradientReducer {
             current.append(i)
         }
         close()
+        // A tensor larger than the cap (the tied word embedding: 47 MB at BERT's vocabulary) is
+        // cut into cap-sized buckets: each one's all-reduce then works on pieces that stay in
+        // cache instead of streaming the whole tensor through memory twice.
+        result = result.flatMap { b -> [Bucket] in
+            guard b.range.count > cap else { return [b] }
+            return stride(from: b.range.lowerBound, to: b.range.upperBound, by: cap).map {
+                Bucket(entries: b.entries, range: $0..<min($0 + cap, b.range.upperBound), readyStage: b.readyStage)
+            }
+        }
         buckets = result
         pending = Array(repeating: nil, count: result.count)
         started = Array(repeating: false, count: result.count)

@@ -23,10 +23,12 @@ final class GradientReducerTests: XCTestCase {
         let grads = FlatBuffer(count: t.count)
         let r = GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
                                 capBytes: 24 * 4, grads: grads, collective: SingleProcess())
-        // 24-float cap: head (12) + l1.b (4) chain; l1.w (16) would exceed, new bucket; …
-        XCTAssertEqual(r.buckets.map(\.entries), [[5, 4], [3, 2], [1], [0]])
-        XCTAssertEqual(r.buckets.map(\.range), [76..<92, 56..<76, 40..<56, 0..<40])
-        XCTAssertEqual(r.buckets.map(\.readyStage), [1, 2, 2, 3])
+        // 24-float cap: head (12) + l1.b (4) chain; l1.w (16) would exceed, new bucket; …;
+        // emb (40 floats) exceeds the cap on its own and is cut into cap-sized buckets
+        XCTAssertEqual(r.buckets.map(\.entries), [[5, 4], [3, 2], [1], [0], [0]])
+        XCTAssertEqual(r.buckets.map(\.range), [76..<92, 56..<76, 40..<56, 0..<24, 24..<40])
+        XCTAssertEqual(r.buckets.map(\.readyStage), [1, 2, 2, 3, 3])
+        XCTAssertTrue(r.buckets.allSatisfy { $0.bytes <= 24 * 4 })
         XCTAssertEqual(r.denseBytes, 92 * 4)
         // frozen and routed entries are left out and split buckets
         let partial = GradientReducer(table: t, policies: [.frozen, .dense, .dense, .routed, .dense, .dense],
@@ -52,7 +54,7 @@ final class GradientReducerTests: XCTestCase {
         let n = Float(world.size * (world.size + 1) / 2)
         for i in 0..<t.count { XCTAssertEqual(grads.pointer[i], n * Float(i % 7 + 1), "element \(i)") }
         // buckets were started no earlier than their stage: the embeddings' only by finish
-        XCTAssertEqual(r.timings.count, 4)
+        XCTAssertEqual(r.timings.count, 5)
         XCTAssertTrue(r.timings.allSatisfy { $0.finishedNanoseconds >= $0.startedNanoseconds })
     }
 }

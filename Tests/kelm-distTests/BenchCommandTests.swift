@@ -27,6 +27,34 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(object["logit_rows"] as? Int, 4)
     }
 
+    /// `bench train --json` on one process: efficiency 1 against itself, the phases of the step
+    /// measured (and "alone" the same run), and under `full` every gradient byte all-reduced in
+    /// buckets no larger than the cap (the tied word embedding, 47 MB, is cut into pieces).
+    func testBenchTrainJson() throws {
+        let r = try CommandRunner.run(["bench", "train", "--policy", "full", "--batch", "1", "--steps", "1",
+                                       "--warmup", "0", "--bucket-mb", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["ranks"] as? Int, 1)
+        XCTAssertEqual(object["efficiency"] as? Double, 1)
+        XCTAssertEqual(object["tokens_per_s_per_rank"] as? Double, object["tokens_per_s_alone"] as? Double)
+        let phases = try XCTUnwrap(object["phases"] as? [String: Double])
+        for phase in ["forward_ms", "backward_ms", "optimizer_ms"] { XCTAssertGreaterThan(phases[phase] ?? 0, 0, phase) }
+        XCTAssertEqual(phases, object["phases_alone"] as? [String: Double])
+        XCTAssertEqual(phases["backward_ms"], object["backward_ms"] as? Double)
+        // one rank: its own wait is both the shortest and the longest
+        XCTAssertEqual(object["exposed_comm_ms"] as? Double, object["exposed_comm_longest_wait_ms"] as? Double)
+        XCTAssertEqual(phases["exposed_comm_ms"], object["exposed_comm_ms"] as? Double)
+        let buckets = try XCTUnwrap(object["buckets"] as? [[String: Any]])
+        let sizes = buckets.compactMap { $0["bytes"] as? Int }
+        XCTAssertEqual(sizes.count, buckets.count)
+        XCTAssertTrue(sizes.allSatisfy { $0 > 0 && $0 <= 1 << 20 }, "bucket bytes \(sizes)")
+        let all = try XCTUnwrap(object["bytes_allreduced"] as? Int)
+        XCTAssertEqual(sizes.reduce(0, +), all)
+        XCTAssertEqual(all, object["bytes_dense_equivalent"] as? Int, "full: every parameter reduced densely")
+        XCTAssertGreaterThan(all, 30522 * 384 * 4, "the word embedding alone is 47 MB")
+    }
+
     func testBenchLMAllPositions() throws {
         let r = try CommandRunner.run(["bench", "lm", "--batch", "1", "--tokens", "8", "--steps", "1",
                                        "--warmup", "0", "--all-positions", "--json"])

@@ -3,8 +3,10 @@
 # hosts (launch/netns-cluster.sh, one rank each, TCP only) with each host's link limited by tc
 # tbf in both directions, for the parameter policies `full` and `knowledge-paths`; in the same
 # cluster, `kelm-dist bench allreduce` (the reducer's in-place all-reduce of one large buffer).
-# Prints a table of seconds per step, exposed communication, bytes all-reduced per step and the
-# all-reduce's bus bandwidth against the link rate, then the targets against the table.
+# Prints a table of seconds per step, exposed communication (on the critical path: the wait of
+# the rank that ended backward last; "longest wait" adds the imbalance between ranks, large when
+# 3 hosts share 2 cores), bytes all-reduced per step and the all-reduce's bus bandwidth against
+# the link rate, then the targets against the table.
 # Optional (not run by CI); root only; takes about 30 s per row.
 #
 #   bash Tests/multihost/bench-bandwidth.sh [--rates "unlimited 10gbit 1gbit"] [--policies "full knowledge-paths"]
@@ -87,7 +89,7 @@ first = rows[0]["allreduce"]
 print(f"kelm-dist bench train (median of {sys.argv[2]} steps) and bench allreduce ({first['bytes'] / 1e6:.0f} MB, "
       f"{first['algorithm']}) on netns hosts, one rank each, TCP" + (f", mpirun {sys.argv[3]}" if sys.argv[3] else "")
       + f"; load average before: {sys.argv[4]}")
-header = ("hosts", "link rate", "policy", "s/step", "exposed comm", "exposed share", "all-reduced/step",
+header = ("hosts", "link rate", "policy", "s/step", "exposed comm", "exposed share", "longest wait", "all-reduced/step",
           "all-reduce bus bw", "of link rate", "load avg after (1/5/15 min)")
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join(" --- " for _ in header) + "|")
@@ -95,7 +97,7 @@ for row in rows:
     r, a, link = row["result"], row["allreduce"], rate_gbit(row["rate"])
     share = f"{100 * a['busbw_gbit_s'] / link:.0f}%" if link else "-"
     print(f"| {row['hosts']} | {row['rate']} | {r['policy']} | {r['sec_per_step']:.3f} | {r['exposed_comm_ms']:.0f} ms "
-          f"| {100 * r['exposed_fraction']:.0f}% | {r['bytes_allreduced'] / 1e6:.1f} MB | {a['busbw_gbit_s']:.2f} Gbit/s "
+          f"| {100 * r['exposed_fraction']:.0f}% | {r['exposed_comm_longest_wait_ms']:.0f} ms | {r['bytes_allreduced'] / 1e6:.1f} MB | {a['busbw_gbit_s']:.2f} Gbit/s "
           f"| {share} | {row['load']} |")
 
 # The targets, at the slowest rate measured, per host count.

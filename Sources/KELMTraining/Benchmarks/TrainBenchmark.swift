@@ -24,6 +24,19 @@ public struct TrainBenchmark {
         public var finished_after_backward_end_ms: Double
     }
 
+    /// Median milliseconds of each phase of the step over the timed steps (each phase's own
+    /// median, so they need not add up to the median step exactly).
+    public struct PhaseTimes: Codable, Sendable {
+        public var forward_ms: Double
+        public var backward_ms: Double
+        /// On the critical path: each step's shortest wait for the gradients over the ranks,
+        /// the wait of the rank that finished backward last (see `Result.exposed_comm_ms`).
+        public var exposed_comm_ms: Double
+        public var optimizer_ms: Double
+        /// Step time not in the four phases: batch filling, the loss all-reduces, the gradient norm.
+        public var other_ms: Double
+    }
+
     public struct Result: Codable, Sendable {
         public var ranks: Int
         public var policy: String
@@ -31,7 +44,13 @@ public struct TrainBenchmark {
         public var tokens_per_s_alone: Double
         public var efficiency: Double
         public var sec_per_step: Double
+        /// Exposed communication on the critical path (median over steps): per step the shortest
+        /// wait for the reduced gradients over the ranks. The rank that ends backward last waits
+        /// only for the transfer still in flight; the others also wait for it to arrive, which is
+        /// load imbalance (ranks sharing cores, a slower host), not communication.
         public var exposed_comm_ms: Double
+        /// Per step the longest wait over the ranks (median over steps): communication plus imbalance.
+        public var exposed_comm_longest_wait_ms: Double
         public var exposed_fraction: Double
         /// Median backward time of the timed steps.
         public var backward_ms: Double
@@ -45,6 +64,10 @@ public struct TrainBenchmark {
         /// Share of the reduced gradient bytes whose all-reduce started before backward ended.
         public var fraction_bytes_started_before_backward_end: Double
         public var buckets: [BucketTiming]
+        /// The phases of the step with all ranks together, and of rank 0 alone (equal at 1 rank):
+        /// where the weak-scaling efficiency is lost.
+        public var phases: PhaseTimes
+        public var phases_alone: PhaseTimes
     }
 
     public let options: Options
@@ -66,8 +89,10 @@ public struct TrainBenchmark {
 
     /// Median seconds per step of `trainer` over the timed steps, and per-step extras.
     func measure(_ trainer: Trainer, progress: (String) -> Void) throws
-        -> (median: Double, exposed: Double, backward: Double, attribution: Double, buckets: [BucketTiming]) {
-        var times: [Double] = [], exposed: [Double] = [], backward: [Double] = []
+        -> (median: Double, phases: PhaseTimes, longestWait: Double, attribution: Double, buckets: [BucketTiming]) {
+        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], exposed: [Double] = []
+        var longestWait: [Double] = []
+        var optimizer: [Double] = [], other: [Double] = []
         var attribution = 0.0
         var buckets: [BucketTiming] = []
         for i in 0..<(options.warmupSteps + options.steps) {
@@ -75,11 +100,19 @@ public struct TrainBenchmark {
             let m = try trainer.trainStep()
             let seconds = Double(Profiler.now() - start) * 1e-9
             if let a = m.attribution_ms { attribution = max(attribution, a) }
+            // every rank's wait for the gradients (outside the step's timing)
+            let waits = try [m.time_comm_exposed_ms].withUnsafeBufferPointer { try trainer.collective.allGatherV($0) }
             if i >= options.warmupSteps {
                 times.append(seconds)
-                exposed.append(m.time_comm_exposed_ms)
+                forward.append(m.time_forward_ms)
                 backward.append(m.time_backward_ms)
-                progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms", i - options.warmupSteps + 1, options.steps, seconds, m.time_comm_exposed_ms))
+                exposed.append(waits.min()!)
+                longestWait.append(waits.max()!)
+                optimizer.append(m.time_optimizer_ms)
+                other.append(seconds * 1e3 - m.time_forward_ms - m.time_backward_ms - m.time_comm_exposed_ms
+                             - m.time_optimizer_ms - (m.attribution_ms ?? 0))
+                progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms (longest wait %.1f ms)",
+                                i - options.warmupSteps + 1, options.steps, seconds, waits.min()!, waits.max()!))
                 let end = Double(trainer.backwardEndNanoseconds)
                 buckets = zip(trainer.reducer.buckets, trainer.reducer.timings).map { b, t in
                     BucketTiming(bytes: b.bytes, started_before_backward_end_ms: (end - Double(t.startedNanoseconds)) * 1e-6,
@@ -87,8 +120,10 @@ public struct TrainBenchmark {
                 }
             }
         }
-        return (times.sorted()[times.count / 2], exposed.sorted()[exposed.count / 2], backward.sorted()[backward.count / 2],
-                attribution, buckets)
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        let phases = PhaseTimes(forward_ms: median(forward), backward_ms: median(backward), exposed_comm_ms: median(exposed),
+                                optimizer_ms: median(optimizer), other_ms: median(other))
+        return (median(times), phases, median(longestWait), attribution, buckets)
     }
 
     public func run(collective: Collective, progress: (String) -> Void) throws -> Result {
@@ -96,11 +131,14 @@ public struct TrainBenchmark {
         let config = try self.config(), data = self.data()
         let tokensPerStep = Double(options.microBatch * config.model.maxTokens)
         var alone = 0.0
+        var phasesAlone: PhaseTimes? = nil
         if collective.size > 1 {
             if collective.rank == 0 {
                 progress("rank 0 alone:")
                 let solo = try Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
-                alone = tokensPerStep / (try measure(solo, progress: progress).median)
+                let m = try measure(solo, progress: progress)
+                alone = tokensPerStep / m.median
+                phasesAlone = m.phases
             }
             try collective.barrier()
         }
@@ -112,14 +150,16 @@ public struct TrainBenchmark {
         let reduced = m.buckets.reduce(0) { $0 + $1.bytes }
         let early = m.buckets.filter { $0.started_before_backward_end_ms > 0 }.reduce(0) { $0 + $1.bytes }
         return Result(ranks: collective.size, policy: options.policy, tokens_per_s_per_rank: perRank, tokens_per_s_alone: alone,
-                      efficiency: perRank / alone, sec_per_step: m.median, exposed_comm_ms: m.exposed,
-                      exposed_fraction: m.exposed * 1e-3 / m.median, backward_ms: m.backward, attribution_ms: m.attribution,
+                      efficiency: perRank / alone, sec_per_step: m.median, exposed_comm_ms: m.phases.exposed_comm_ms,
+                      exposed_comm_longest_wait_ms: m.longestWait,
+                      exposed_fraction: m.phases.exposed_comm_ms * 1e-3 / m.median, backward_ms: m.phases.backward_ms,
+                      attribution_ms: m.attribution,
                       amortised_attribution_ms: m.attribution / Double(max(1, config.routing.interval)),
                       sec_per_step_with_attribution: m.median + m.attribution * 1e-3 / Double(max(1, config.routing.interval)),
                       bytes_allreduced: trainer.reducer.denseBytes + (trainer.paths?.packed.count ?? 0) * 4,
                       bytes_dense_equivalent: trainer.model.store.table.count * 4,
                       fraction_bytes_started_before_backward_end: reduced > 0 ? Double(early) / Double(reduced) : 0,
-                      buckets: m.buckets)
+                      buckets: m.buckets, phases: m.phases, phases_alone: phasesAlone ?? m.phases)
     }
 }
 
@@ -128,16 +168,26 @@ extension TrainBenchmark.Result {
         var lines = [
             String(format: "data-parallel training step, %d rank(s), policy %@", ranks, policy),
             String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency),
-            String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step), backward %.1f ms", sec_per_step, exposed_comm_ms, 100 * exposed_fraction, backward_ms),
+            String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step; longest wait of a rank %.1f ms), backward %.1f ms",
+                   sec_per_step, exposed_comm_ms, 100 * exposed_fraction, exposed_comm_longest_wait_ms, backward_ms),
             String(format: "  attribution %.0f ms every %d steps: %.1f ms per step amortised; %.3f s/step with it", attribution_ms,
                    Int((attribution_ms / max(amortised_attribution_ms, 1e-9)).rounded()), amortised_attribution_ms, sec_per_step_with_attribution),
             String(format: "  all-reduced %.1f MB per step (full preset: %.1f MB); %.0f%% of it started before backward ended",
                    Double(bytes_allreduced) / 1e6, Double(bytes_dense_equivalent) / 1e6, 100 * fraction_bytes_started_before_backward_end),
+            "  phase (median ms)   forward   backward   exposed comm   optimizer   other",
+            phaseLine("together", phases),
+            phaseLine("rank 0 alone", phases_alone),
             "  bucket     MB   started before end of backward (ms)   finished after (ms)",
         ]
         for (i, b) in buckets.enumerated() {
             lines.append(String(format: "  %6d %6.2f %12.1f %24.1f", i, Double(b.bytes) / 1e6, b.started_before_backward_end_ms, b.finished_after_backward_end_ms))
         }
         return lines.joined(separator: "\n")
+    }
+
+    private func phaseLine(_ label: String, _ p: TrainBenchmark.PhaseTimes) -> String {
+        "  " + label.padding(toLength: 18, withPad: " ", startingAt: 0)
+            + String(format: " %8.1f %10.1f %14.1f %11.1f %7.1f", p.forward_ms, p.backward_ms, p.exposed_comm_ms,
+               p.optimizer_ms, p.other_ms)
     }
 }
