@@ -13,6 +13,17 @@ export OMPI_MCA_btl_base_warn_component_unused=0
 
 swift build --build-tests
 swift test --skip-build
+
+# The training step allocates no buffers: its test counts allocations through a preloaded
+# counter (skipped under plain `swift test`, which runs without it).
+counter_dir="$(mktemp -d)"
+"$(command -v cc || command -v clang)" -O2 -shared -fPIC -o "$counter_dir/allocation-counter.so" Tests/allocation-counter/allocation-counter.c
+LD_PRELOAD="$counter_dir/allocation-counter.so" .build/debug/kelm-distPackageTests.xctest \
+    KELMTrainingTests.StepAllocationTests 2>&1 | tee "$counter_dir/log"
+grep -q "Executed 4 tests, with 0 failures" "$counter_dir/log"
+grep -q "skipped" "$counter_dir/log" && { echo "run-tests: the allocation test was skipped" >&2; exit 1; }
+rm -rf "$counter_dir"
+echo "run-tests: the training step allocates no buffers"
 bash launch/test-mpi.sh .build/debug/kelm-distPackageTests.xctest
 
 # The command itself under mpirun: 2 ranks train the tiny config on synthetic data.

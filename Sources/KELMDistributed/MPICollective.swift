@@ -24,6 +24,12 @@ public final class MPICollective: Collective {
     public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { try communicator.allGatherV(send) }
     public func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double] { try communicator.allGatherV(send) }
     public func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64] { try communicator.allGatherV(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws -> Int {
+        try communicator.allGatherV(send, into: receive)
+    }
+    public func allGatherV(_ send: UnsafeBufferPointer<Int64>, into receive: UnsafeMutableBufferPointer<Int64>) throws -> Int {
+        try communicator.allGatherV(send, into: receive)
+    }
     public func barrier() throws { try communicator.barrier() }
 
     final class Request: PendingReduction {

@@ -125,6 +125,24 @@ extension Communicator {
         }
     }
 
+    /// `allGatherV` into `receive`, whose count must hold every process's contribution: no
+    /// result array is allocated (the training step gathers into buffers made once). Returns
+    /// the number of elements written.
+    public func allGatherV<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws -> Int {
+        let call = "MPI_Allgatherv"
+        let counts = try allGather(try mpiInt(send.count, call, "count"))
+        let displacements = try displacements(of: counts, call: call)
+        let total = Int(displacements.last ?? 0) + Int(counts.last ?? 0)
+        guard total <= receive.count else {
+            throw MPIError.invalidArgument(call: call, reason: "receive buffer holds \(receive.count), the ranks send \(total)")
+        }
+        let comm = try liveHandle(call)
+        let type = T.mpiDatatype.handle
+        try mpiCheck(MPI_Allgatherv(send.baseAddress, counts[rank], type,
+                                    receive.baseAddress, counts, displacements, type, comm), call)
+        return total
+    }
+
     /// The concatenation in rank order of every process's `send`, each with its own count.
     public func allGatherV<T: MPIScalar>(_ send: [T]) throws -> [T] {
         try send.withUnsafeBufferPointer { try allGatherV($0) }

@@ -19,7 +19,20 @@ public protocol Collective: AnyObject {
     func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float]
     func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double]
     func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64]
+    /// The same concatenation written into `receive` (which must hold it all); returns its count.
+    func allGatherV(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws -> Int
+    func allGatherV(_ send: UnsafeBufferPointer<Int64>, into receive: UnsafeMutableBufferPointer<Int64>) throws -> Int
     func barrier() throws
+}
+
+public enum CollectiveError: Error, CustomStringConvertible {
+    case receiveTooSmall(needed: Int, available: Int)
+    public var description: String {
+        switch self {
+        case let .receiveTooSmall(needed, available):
+            return "all-gather: the receive buffer holds \(available) elements, the ranks send \(needed)"
+        }
+    }
 }
 
 /// A collective operation in flight.
@@ -55,7 +68,19 @@ public final class SingleProcess: Collective {
     public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { Array(send) }
     public func allGatherV(_ send: UnsafeBufferPointer<Double>) throws -> [Double] { Array(send) }
     public func allGatherV(_ send: UnsafeBufferPointer<Int64>) throws -> [Int64] { Array(send) }
+    public func allGatherV(_ send: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>) throws -> Int {
+        try Self.copy(send, into: receive)
+    }
+    public func allGatherV(_ send: UnsafeBufferPointer<Int64>, into receive: UnsafeMutableBufferPointer<Int64>) throws -> Int {
+        try Self.copy(send, into: receive)
+    }
     public func barrier() throws {}
+
+    static func copy<T>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws -> Int {
+        guard send.count <= receive.count else { throw CollectiveError.receiveTooSmall(needed: send.count, available: receive.count) }
+        if let source = send.baseAddress { receive.baseAddress!.update(from: source, count: send.count) }
+        return send.count
+    }
 
     final class Completed: PendingReduction {
         func wait() throws {}

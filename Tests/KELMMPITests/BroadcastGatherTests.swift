@@ -78,6 +78,25 @@ final class BroadcastGatherTests: XCTestCase {
         XCTAssertEqual(all, expected)
     }
 
+    /// The same gather into a buffer made beforehand (larger than needed; the tail untouched),
+    /// and a clear error, on every rank, when the buffer is too small.
+    func testAllGatherVIntoABuffer() throws {
+        let world = try worldCommunicator()
+        let mine = (0 ... world.rank).map { Float(100 * world.rank + $0) }
+        var receive = [Float](repeating: -1, count: triangular(world.size) + 3)
+        let written = try mine.withUnsafeBufferPointer { send in
+            try receive.withUnsafeMutableBufferPointer { try world.allGatherV(send, into: $0) }
+        }
+        let expected = (0 ..< world.size).flatMap { r in (0 ... r).map { Float(100 * r + $0) } }
+        XCTAssertEqual(written, expected.count)
+        XCTAssertEqual(Array(receive[0 ..< written]), expected)
+        XCTAssertEqual(Array(receive[written...]), [-1, -1, -1])
+        var small = [Float](repeating: 0, count: triangular(world.size) - 1)
+        XCTAssertThrowsError(try mine.withUnsafeBufferPointer { send in
+            try small.withUnsafeMutableBufferPointer { try world.allGatherV(send, into: $0) }
+        }) { XCTAssertTrue("\($0)".contains("MPI_Allgatherv"), "\($0)") }
+    }
+
     func testGatherVToLastRank() throws {
         let world = try worldCommunicator()
         let root = world.size - 1

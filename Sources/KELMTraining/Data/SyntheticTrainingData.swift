@@ -14,6 +14,9 @@ public final class SyntheticTrainingData: TrainingData {
     public let tokens: Int
     public let nodesPerSegment: Int
     public let seed: UInt64
+    /// π_e of the epoch last filled from, kept so that a step allocates nothing.
+    private var permutation: [Int32] = []
+    private var permutationKey: (epoch: Int, seed: UInt64) = (-1, 0)
     public var edgesPerSegment: Int { 7 * nodesPerSegment }
     /// Every synthetic entity can be drawn into a subgraph.
     public var reachableEntities: [Int] { Array(0..<entityCount) }
@@ -35,9 +38,12 @@ public final class SyntheticTrainingData: TrainingData {
     public func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws {
         batch.beginBatch(tokens: tokens)
         let epoch = step / order.stepsPerEpoch
-        let perm = order.permutation(epoch: epoch)
+        if permutationKey != (epoch, order.seed) || permutation.count != order.sampleCount {
+            order.permutation(epoch: epoch, into: &permutation)
+            permutationKey = (epoch, order.seed)
+        }
         for position in order.positions(step: step % order.stepsPerEpoch, microStep: microStep, rank: rank) {
-            let segment = Int(perm[position])
+            let segment = Int(permutation[position])
             try appendSample(to: batch, segment: segment, epoch: epoch, globalIndex: UInt64(segment))
         }
         try batch.finishBatch(numRelations: numRelations, entityCount: entityCount)

@@ -78,6 +78,11 @@ public final class Trainer {
     let wordRows: SparseRows?
     let wordEmbeddings: ParameterEntry
     private var sparseBytes = 0
+    /// The word-row exchange's buffers, made once: this rank's row ids, and every rank's ids
+    /// and rows ([ranks · capacity], [ranks · capacity, d]).
+    private var wordRowIds: [Int64] = []
+    private var gatheredWordRowIds: [Int64] = []
+    private var gatheredWordRows: FlatBuffer = FlatBuffer(count: 0)
     /// TRELM routing of the LM's FFNs (nil unless `lm.ffn` is routed).
     public let paths: KnowledgePaths?
     public let routedOptimizer: RoutedAdamW?
@@ -100,11 +105,16 @@ public final class Trainer {
     /// `KELM_DEBUG_STALL=rank:step:seconds` makes that rank sleep at the start of that step (to
     /// test the collective watchdog: the other ranks wait in the next collective).
     static func debugStall(rank: Int, step: Int) {
-        guard let spec = ProcessInfo.processInfo.environment["KELM_DEBUG_STALL"] else { return }
-        let parts = spec.split(separator: ":").compactMap { Int($0) }
-        guard parts.count == 3, parts[0] == rank, parts[1] == step else { return }
+        guard let parts = debugStallSpec, parts[0] == rank, parts[1] == step else { return }
         Thread.sleep(forTimeInterval: Double(parts[2]))
     }
+
+    /// `KELM_DEBUG_STALL` parsed once (reading the environment builds a dictionary of it).
+    static let debugStallSpec: [Int]? = {
+        guard let spec = ProcessInfo.processInfo.environment["KELM_DEBUG_STALL"] else { return nil }
+        let parts = spec.split(separator: ":").compactMap { Int($0) }
+        return parts.count == 3 ? parts : nil
+    }()
 
     /// Runs a collective under the watchdog, if any.
     func guarded<T>(_ name: String, _ body: () throws -> T) throws -> T {
@@ -200,6 +210,11 @@ public final class Trainer {
         let splitWordGradient = policies[.embeddings] != .frozen
         wordRows = splitWordGradient
             ? SparseRows(capacity: config.train.accumulation * B * T, width: c.bert.hiddenSize) : nil
+        if let wordRows {
+            wordRowIds = [Int64](repeating: 0, count: wordRows.capacity)
+            gatheredWordRowIds = [Int64](repeating: 0, count: collective.size * wordRows.capacity)
+            gatheredWordRows = FlatBuffer(count: collective.size * wordRows.capacity * wordRows.width)
+        }
         reducer = GradientReducer(table: table, policies: reduction,
                                   readyStage: table.entries.map {
                                       // the tied decoder's part is final after the heads
@@ -481,17 +496,19 @@ public final class Trainer {
     /// into the word embeddings' reduced gradient.
     func exchangeWordRows(_ rows: SparseRows) throws {
         let d = rows.width
-        var ids = [Int64](repeating: 0, count: rows.count)
-        for i in 0..<rows.count { ids[i] = Int64(rows.ids.pointer[i]) }
-        let allIds = try ids.withUnsafeBufferPointer { try collective.allGatherV($0) }
-        let allValues = try collective.allGatherV(UnsafeBufferPointer(start: rows.values.pointer, count: rows.count * d))
-        let table = wordEmbeddings.ref.pointer(in: model.store.grads.pointer)
-        allValues.withUnsafeBufferPointer { v in
-            for (i, id) in allIds.enumerated() {
-                ElementWise.accumulate(table + Int(id) * d, v.baseAddress! + i * d, count: d)
+        for i in 0..<rows.count { wordRowIds[i] = Int64(rows.ids.pointer[i]) }
+        let rowCount = try wordRowIds.withUnsafeBufferPointer { ids in
+            try gatheredWordRowIds.withUnsafeMutableBufferPointer { all in
+                try collective.allGatherV(UnsafeBufferPointer(rebasing: ids[0..<rows.count]), into: all)
             }
         }
-        sparseBytes = allIds.count * (8 + 4 * d)
+        _ = try collective.allGatherV(UnsafeBufferPointer(start: rows.values.pointer, count: rows.count * d),
+                                      into: UnsafeMutableBufferPointer(start: gatheredWordRows.pointer, count: gatheredWordRows.count))
+        let table = wordEmbeddings.ref.pointer(in: model.store.grads.pointer)
+        for i in 0..<rowCount {
+            ElementWise.accumulate(table + Int(gatheredWordRowIds[i]) * d, gatheredWordRows.pointer + i * d, count: d)
+        }
+        sparseBytes = rowCount * (8 + 4 * d)
     }
 
     /// ‖g‖ over every non-frozen parameter (identical on all ranks after the reduction).
