@@ -38,6 +38,10 @@ struct Eval: ParsableCommand {
             help: "Rank among at most N candidate entities (the triples' own, then a seeded sample) instead of all; quicker, optimistic.")
     var maxEntities: Int?
 
+    @Option(name: .customLong("token-losses"),
+            help: "Also write every masked token's loss to this TSV file (segment, position, token, mention, loss), to compare checkpoints token by token.")
+    var tokenLosses: String?
+
     @Flag(name: .customLong("no-mlm"), help: "Skip the masked-LM part.")
     var noMLM = false
 
@@ -45,6 +49,7 @@ struct Eval: ParsableCommand {
     var noLinkPrediction = false
 
     func validate() throws {
+        if tokenLosses != nil && noMLM { throw ValidationError("--token-losses needs the masked-LM part (drop --no-mlm)") }
         guard split == "valid" || split == "test" else { throw ValidationError("--split must be valid or test, not \(split)") }
         for (name, value) in [("--batch", batch), ("--max-segments", maxSegments), ("--max-triples", maxTriples), ("--max-entities", maxEntities)] {
             if let value, value < (name == "--batch" ? 1 : 0) { throw ValidationError("\(name) must be at least \(name == "--batch" ? 1 : 0)") }
@@ -66,9 +71,16 @@ struct Eval: ParsableCommand {
             job.options.maxEntities = maxEntities
             job.options.maskedLM = !noMLM
             job.options.linkPrediction = !noLinkPrediction
+            job.options.recordTokenLosses = tokenLosses != nil
             let root = world.rank == 0
             let outcome = try job.run(collective: MPICollective(world), log: { if root { logger.info("\($0)") } })
             if root {
+                if let tokenLosses {
+                    let text = MaskedTokenLoss.tsv(outcome.result.tokenLosses ?? [])
+                    do { try text.write(toFile: tokenLosses, atomically: true, encoding: .utf8) } catch {
+                        throw ValidationError("--token-losses: cannot write \(tokenLosses): \(error.localizedDescription)")
+                    }
+                }
                 if json {
                     print(try outcome.result.jsonString())
                 } else {

@@ -136,6 +136,26 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(result.triples, 0)
         // a random model's loss is about log V
         XCTAssertEqual(mlm, log(30522), accuracy: 1.5)
+        XCTAssertNil(result.tokenLosses, "kept only when asked")
+
+        // every masked token's loss: the same tokens, labels and sums as above
+        options.recordTokenLosses = true
+        let recording = try Evaluator(model: model, data: try EvaluationData(training: data, split: .valid), options: options)
+        let detailed = try recording.evaluate(memory: trainer.memory.rows, collective: SingleProcess())
+        let tokens = try XCTUnwrap(detailed.tokenLosses)
+        XCTAssertEqual(tokens.count, count)
+        XCTAssertEqual(tokens.filter(\.mention).count, mentionCount)
+        XCTAssertEqual(tokens.reduce(0) { $0 + $1.loss } / Double(count), mlm, accuracy: 1e-9 * mlm)
+        XCTAssertEqual(tokens.filter(\.mention).reduce(0) { $0 + $1.loss } / Double(mentionCount), mentionMLM, accuracy: 1e-9 * mentionMLM)
+        for t in tokens {
+            // the recorded token is the segment's label there (the loader masks segment i the
+            // same way in a batch of one)
+            assembler.begin(one)
+            assembler.append(try dataset.segment(t.segment, split: .valid), sample: t.segment, epoch: 0, to: one)
+            try batch.load(from: one, numRelations: dataset.relationCount, entityCount: dataset.entityCount)
+            XCTAssertEqual(Int(batch.text.labels.pointer[t.position]), t.token, "segment \(t.segment) position \(t.position)")
+            XCTAssertEqual(batch.mentionMask.pointer[t.position] != 0, t.mention)
+        }
     }
 
     /// Link prediction equals brute force over the entity states: every candidate scored in

@@ -40,6 +40,7 @@ final class MultiRankEvaluationTests: XCTestCase {
         options.maxEntities = 12
         options.maxTriples = 3
         options.maxSegments = 5
+        options.recordTokenLosses = true
         let evaluator = try Evaluator(model: trainer.model, data: try EvaluationData(training: data, split: .valid), options: options)
         var distributed = try evaluator.evaluate(memory: memory, collective: MPICollective(world))
         var single = try evaluator.evaluate(memory: memory, collective: SingleProcess())
@@ -48,5 +49,9 @@ final class MultiRankEvaluationTests: XCTestCase {
         XCTAssertEqual(distributed, single)
         XCTAssertEqual(distributed.segments, 5)
         XCTAssertEqual(distributed.triples, 3)
+        // the per-token losses too, in split order
+        let tokens = try XCTUnwrap(distributed.tokenLosses)
+        XCTAssertEqual(tokens.count, distributed.maskedTokens)
+        XCTAssertEqual(tokens.map(\.segment), tokens.map(\.segment).sorted())
     }
 }

@@ -46,6 +46,23 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertNotNil(fields["hits@10"].flatMap { Double($0) }, text.stdout)
         XCTAssertTrue(fields["triples"]?.contains("candidate entities") ?? false, text.stdout)
 
+        // every masked token's loss, as TSV: one line per masked token, their mean the mlm_loss
+        let tsvPath = tmp + "/tokens.tsv"
+        let withTokens = try CommandRunner.run(["eval", tmp + "/run", "--json", "--no-link-prediction", "--token-losses", tsvPath])
+        XCTAssertEqual(withTokens.status, 0, withTokens.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(withTokens.stdout.utf8)) as? [String: Any])
+        let rows = try String(contentsOfFile: tsvPath, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.first, "segment\tposition\ttoken\tmention\tloss")
+        let losses = rows.dropFirst().map { Double($0.split(separator: "\t")[4])! }
+        XCTAssertEqual(losses.count, object["masked_tokens"] as? Int)
+        XCTAssertGreaterThan(losses.count, 0)
+        XCTAssertEqual(losses.reduce(0, +) / Double(losses.count), try XCTUnwrap(object["mlm_loss"] as? Double), accuracy: 1e-9)
+        let mentions = rows.dropFirst().filter { $0.split(separator: "\t")[3] == "1" }.count
+        XCTAssertEqual(mentions, object["mention_masked_tokens"] as? Int)
+        let noMLM = try CommandRunner.run(["eval", tmp + "/run", "--no-mlm", "--token-losses", tsvPath])
+        XCTAssertNotEqual(noMLM.status, 0)
+        XCTAssertTrue(noMLM.stderr.contains("--token-losses"), noMLM.stderr)
+
         // clear errors
         let badSplit = try CommandRunner.run(["eval", tmp + "/run", "--split", "train"])
         XCTAssertNotEqual(badSplit.status, 0)

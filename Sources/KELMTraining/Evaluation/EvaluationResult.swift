@@ -39,6 +39,10 @@ public struct EvaluationResult: Codable, Equatable, Sendable {
     public var candidates: Int
     /// Wall-clock seconds of the evaluation (rank 0's).
     public var seconds: Double
+    /// Every masked token's loss, in split order, when `EvaluationOptions.recordTokenLosses` is
+    /// set (`kelm-dist eval --token-losses`); not part of the JSON object. The masking does not
+    /// depend on the model, so two checkpoints' lists pair token for token.
+    public var tokenLosses: [MaskedTokenLoss]? = nil
 
     public init(split: String) {
         self.split = split
@@ -124,6 +128,33 @@ public struct EvaluationResult: Codable, Equatable, Sendable {
         guard let loss = mlmLoss, loss.isFinite else { return false }
         guard let other, let previous = other.mlmLoss, previous.isFinite else { return true }
         return loss < previous
+    }
+}
+
+/// One masked held-out token and the model's cross-entropy on it.
+public struct MaskedTokenLoss: Codable, Equatable, Sendable {
+    /// Index of the segment in its split, and of the token in the segment.
+    public var segment: Int
+    public var position: Int
+    /// The original token id (the label).
+    public var token: Int
+    /// Whether the token is inside an entity mention.
+    public var mention: Bool
+    public var loss: Double
+
+    public init(segment: Int, position: Int, token: Int, mention: Bool, loss: Double) {
+        self.segment = segment
+        self.position = position
+        self.token = token
+        self.mention = mention
+        self.loss = loss
+    }
+
+    /// The TSV written by `kelm-dist eval --token-losses FILE`: a header line, then one line per token.
+    public static func tsv(_ tokens: [MaskedTokenLoss]) -> String {
+        var text = "segment\tposition\ttoken\tmention\tloss\n"
+        for t in tokens { text += "\(t.segment)\t\(t.position)\t\(t.token)\t\(t.mention ? 1 : 0)\t\(t.loss)\n" }
+        return text
     }
 }
 

@@ -27,6 +27,9 @@ public struct EvaluationOptions: Equatable, Sendable {
     public var maxEntities: Int?
     /// Ranking queries scored per matrix product.
     public var queryChunk = 64
+    /// Keep every masked token's loss in the result (`EvaluationResult.tokenLosses`), e.g. to
+    /// compare two checkpoints token by token.
+    public var recordTokenLosses = false
 
     public init() {}
 
@@ -173,11 +176,29 @@ public final class Evaluator {
         let width = Sum.allCases.count
         var local = [Double]()
         local.reserveCapacity(mine.count * width)
+        var tokens = [Double]()     // recordTokenLosses: 5 numbers per masked token
         for k in mine {
-            local += try maskedLMBatch(segments: (k * B)..<min(S, (k + 1) * B), memory: memory)
+            local += try maskedLMBatch(segments: (k * B)..<min(S, (k + 1) * B), memory: memory,
+                                       tokenLosses: options.recordTokenLosses ? { (t: MaskedTokenLoss) in
+                                           tokens.append(contentsOf: [Double(t.segment), Double(t.position), Double(t.token),
+                                                                      t.mention ? 1 : 0, t.loss])
+                                       } : nil)
         }
         let all = try guarded("gather of the masked-LM sums", step: step) {
             try local.withUnsafeBufferPointer { try collective.allGatherV($0) }
+        }
+        if options.recordTokenLosses {
+            let gathered = try guarded("gather of the masked tokens' losses", step: step) {
+                try tokens.withUnsafeBufferPointer { try collective.allGatherV($0) }
+            }
+            var records: [MaskedTokenLoss] = []
+            records.reserveCapacity(gathered.count / 5)
+            for i in stride(from: 0, to: gathered.count, by: 5) {
+                let mention: Bool = gathered[i + 3] != 0
+                records.append(MaskedTokenLoss(segment: Int(gathered[i]), position: Int(gathered[i + 1]),
+                                               token: Int(gathered[i + 2]), mention: mention, loss: gathered[i + 4]))
+            }
+            result.tokenLosses = records
         }
         precondition(all.count == batches * width, "every batch's sums are gathered")
         var total = [Double](repeating: 0, count: width)
@@ -203,7 +224,8 @@ public final class Evaluator {
     /// One batch of held-out segments, assembled as training segments are (the data module's
     /// subgraph rule, whole-word masking and link sampling keyed by (seed, epoch 0, index in
     /// the split)); returns its sums.
-    func maskedLMBatch(segments: Range<Int>, memory: EntityRows) throws -> [Double] {
+    func maskedLMBatch(segments: Range<Int>, memory: EntityRows,
+                       tokenLosses: ((MaskedTokenLoss) -> Void)? = nil) throws -> [Double] {
         let dataset = data.dataset
         assembler.begin(loaderBatch)
         for i in segments {
@@ -212,8 +234,15 @@ public final class Evaluator {
         try batch.load(from: loaderBatch, numRelations: dataset.relationCount, entityCount: dataset.entityCount)
         Self.trimPadding(batch)
         let out = model.forward(text: batch.text, graph: batch.graph, links: batch.links, memory: memory, mode: .inference)
+        let T = batch.text.tokens
         var sums = Self.maskedTokenSums(head: model.mlmHead, labels: batch.text.labels.pointer,
-                                        mentionMask: batch.mentionMask.pointer, vocabulary: model.config.bert.vocabSize)
+                                        mentionMask: batch.mentionMask.pointer, vocabulary: model.config.bert.vocabSize,
+                                        each: tokenLosses.map { record in
+                                            { row, label, mention, loss in
+                                                record(MaskedTokenLoss(segment: segments.lowerBound + row / T, position: row % T,
+                                                                       token: label, mention: mention, loss: loss))
+                                            }
+                                        })
         sums[Sum.lpLoss.rawValue] = out.lpLossSum
         sums[Sum.lpCount.rawValue] = Double(out.lpCount)
         return sums
@@ -242,7 +271,8 @@ public final class Evaluator {
     /// all of them and over those inside mentions (`CrossEntropy.rowLoss`, the formula of
     /// `CrossEntropy.forward`, so the overall sum equals the model's `mlmLossSum`).
     static func maskedTokenSums(head: MaskedLMHead, labels: UnsafePointer<Int32>, mentionMask: UnsafePointer<Int32>,
-                                vocabulary V: Int) -> [Double] {
+                                vocabulary V: Int,
+                                each: ((_ row: Int, _ label: Int, _ mention: Bool, _ loss: Double) -> Void)? = nil) -> [Double] {
         var sums = [Double](repeating: 0, count: Sum.allCases.count)
         for i in 0..<head.selectedRows {
             let row = head.row(i)
@@ -250,6 +280,7 @@ public final class Evaluator {
             guard label >= 0 else { continue }
             let (loss, isHit) = CrossEntropy.rowLoss(UnsafePointer(head.logits.pointer) + i * V, classes: V, label: label)
             let hit = isHit ? 1.0 : 0.0
+            each?(row, label, mentionMask[row] != 0, loss)
             sums[Sum.loss.rawValue] += loss
             sums[Sum.count.rawValue] += 1
             sums[Sum.correct.rawValue] += hit
