@@ -70,6 +70,16 @@ final class VectorMathTests: XCTestCase {
     }
 
     /// The lanes of the vector functions are the scalar ones.
+    /// Σ x² in the kernel's order against float64, for lengths around the 32- and 8-element blocks.
+    func testSumOfSquares() {
+        for count in [1, 7, 8, 31, 32, 33, 100, 1001] {
+            let x = (0..<count).map { Float(sin(Double($0) * 0.7)) * 3 }
+            let exact = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let got = x.withUnsafeBufferPointer { VectorMath.sumOfSquares($0.baseAddress!, count: count) }
+            XCTAssertEqual(Double(got), exact, accuracy: 1e-6 * max(exact, 1), "count \(count)")
+        }
+    }
+
     func testLanesAgree() {
         let x = VectorMath.V(-3.5, -1.2, -0.3, 0, 0.7, 1.0, 2.5, 4.2)
         let e = VectorMath.exp(x), f = VectorMath.erf(x)

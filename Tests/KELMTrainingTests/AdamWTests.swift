@@ -47,6 +47,33 @@ final class AdamWTests: XCTestCase {
     }
 
     /// A learning rate of 0 leaves parameters alone but updates the moments (as PyTorch does).
+    /// Clipping's scale applied as the gradients are read is bit for bit the update on gradients
+    /// scaled beforehand (the trainer no longer scales the buffer), in the SIMD body and the tail.
+    func testGradientScaleEqualsScaledGradients() throws {
+        var table = ParameterTable()
+        try table.addWeight("w", shape: [5, 7])     // 35: four 8-lane blocks and a tail of 3
+        try table.addBias("b", count: 3)
+        var rng = TestRandom(seed: 4)
+        let start = FlatBuffer(count: table.count), grads = FlatBuffer(count: table.count)
+        rng.fill(start.pointer, count: start.count)
+        rng.fill(grads.pointer, count: grads.count)
+        let scale: Float = 0.37
+        let scaled = FlatBuffer(count: table.count)
+        for i in 0..<grads.count { scaled.pointer[i] = grads.pointer[i] * scale }
+        let hyper = AdamW.Hyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01)
+        let a = FlatBuffer(count: table.count), b = FlatBuffer(count: table.count)
+        a.pointer.update(from: start.pointer, count: start.count)
+        b.pointer.update(from: start.pointer, count: start.count)
+        let optA = AdamW(table: table, hyper: hyper), optB = AdamW(table: table, hyper: hyper)
+        for _ in 0..<2 {
+            optA.update(params: a, grads: grads, learningRates: [1e-2, 1e-2], gradientScale: scale)
+            optB.update(params: b, grads: scaled, learningRates: [1e-2, 1e-2])
+        }
+        XCTAssertEqual(a.toArray(), b.toArray())
+        XCTAssertEqual(optA.expAvgSq.toArray(), optB.expAvgSq.toArray())
+        XCTAssertNotEqual(a.toArray(), start.toArray())
+    }
+
     func testZeroLearningRateStillUpdatesMoments() throws {
         var table = ParameterTable()
         try table.addWeight("w", shape: [2])

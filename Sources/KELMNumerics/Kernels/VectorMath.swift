@@ -59,6 +59,25 @@ public enum VectorMath {
         return s
     }
 
+    /// Σ p[i]² over 0..<count, eight lanes and four accumulators at a time (a fixed order).
+    @inlinable
+    public static func sumOfSquares(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+        var i = 0
+        while i + 32 <= count {
+            let x0 = load(p + i), x1 = load(p + i + 8), x2 = load(p + i + 16), x3 = load(p + i + 24)
+            a0 += x0 * x0
+            a1 += x1 * x1
+            a2 += x2 * x2
+            a3 += x3 * x3
+            i += 32
+        }
+        while i + 8 <= count { let x = load(p + i); a0 += x * x; i += 8 }
+        var s = sum((a0 + a1) + (a2 + a3))
+        while i < count { s += p[i] * p[i]; i += 1 }
+        return s
+    }
+
     // exp: x = n·ln2 + r, |r| ≤ ln2/2; e^r = 1 + r + r²·P(r) (minimax, relative); × 2^n.
     @usableFromInline static let log2e: Float = 1.442_695_040_888_963_4
     @usableFromInline static let ln2Hi: Float = 0.693_359_375

@@ -48,9 +48,10 @@ public final class AdamW {
     /// (lane for lane the same arithmetic as the scalar formula), large tensors split over the
     /// compute threads. With `zeroGradients`, each gradient is set to 0 in the same pass
     /// (instead of a separate `zeroGrads()` pass over the buffer; frozen entries' gradients
-    /// are zeroed too).
+    /// are zeroed too). `gradientScale` multiplies every gradient as it is read (global-norm
+    /// clipping), exactly as scaling the buffer beforehand would.
     public func update(params: FlatBuffer, grads: FlatBuffer, learningRates: [Float], frozen: [Bool]? = nil,
-                       zeroGradients: Bool = false) {
+                       zeroGradients: Bool = false, gradientScale: Float = 1) {
         precondition(learningRates.count == table.entries.count, "AdamW: one learning rate per parameter entry")
         precondition(frozen == nil || frozen!.count == table.entries.count, "AdamW: one frozen flag per parameter entry")
         precondition(params.count == table.count && grads.count == table.count, "AdamW: buffer size differs from the table")
@@ -71,7 +72,7 @@ public final class AdamW {
             let decay: Float = decays[i] ? 1 - lr * hyper.weightDecay : 1
             let stepSize = Float(Double(lr) / bc1)
             let state = Tensor(p: p, g: g, m: m, v: v, b1: b1, b2: b2, eps: eps, bc2Sqrt: bc2Sqrt, decay: decay,
-                               stepSize: stepSize, zeroGradients: zeroGradients)
+                               stepSize: stepSize, zeroGradients: zeroGradients, gradientScale: gradientScale)
             Parallel.forRanges(e.count, grain: 65536, with: state) { raw, lower, upper in
                 AdamW.updateRange(lower..<upper, raw.load(as: Tensor.self))
             }
@@ -84,15 +85,16 @@ public final class AdamW {
         let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
         let b1: Float, b2: Float, eps: Float, bc2Sqrt: Float, decay: Float, stepSize: Float
         let zeroGradients: Bool
+        let gradientScale: Float
     }
 
     static func updateRange(_ range: Range<Int>, _ t: Tensor) {
         let p = t.p, g = t.g, m = t.m, v = t.v, b2 = t.b2, eps = t.eps, bc2Sqrt = t.bc2Sqrt, decay = t.decay
-        let stepSize = t.stepSize, zeroGradients = t.zeroGradients
+        let stepSize = t.stepSize, zeroGradients = t.zeroGradients, scale = t.gradientScale
         let oneMinusB1 = 1 - t.b1, oneMinusB2 = 1 - t.b2
         var j = range.lowerBound
         while j + 8 <= range.upperBound {
-            let gj = VectorMath.load(g + j), mOld = VectorMath.load(m + j), vOld = VectorMath.load(v + j)
+            let gj = VectorMath.load(g + j) * scale, mOld = VectorMath.load(m + j), vOld = VectorMath.load(v + j)
             let mj = mOld + oneMinusB1 * (gj - mOld)
             let vj = b2 * vOld + oneMinusB2 * gj * gj
             VectorMath.store(mj, m + j)
@@ -103,7 +105,7 @@ public final class AdamW {
             j += 8
         }
         while j < range.upperBound {
-            let gj = g[j]
+            let gj = g[j] * scale
             let mj = m[j] + oneMinusB1 * (gj - m[j])
             let vj = b2 * v[j] + oneMinusB2 * gj * gj
             m[j] = mj

@@ -341,14 +341,14 @@ public final class Trainer {
             }
         }
         if !skipped {
+            // clipping scales the gradients as AdamW reads them (no pass of its own over the buffer)
+            var scale: Float = 1
             if config.train.clip > 0 && gradNorm > config.train.clip {
-                let scale = Float(config.train.clip / (gradNorm + 1e-6))
-                let p = model.store.grads.pointer
-                for i in 0..<model.store.grads.count { p[i] *= scale }
+                scale = Float(config.train.clip / (gradNorm + 1e-6))
                 if let paths { for i in 0..<paths.packed.count { paths.packed.pointer[i] *= scale } }
             }
             optimizer.update(params: model.store.values, grads: model.store.grads,
-                             learningRates: peakRates.map { $0 * Float(factor) }, frozen: frozen)
+                             learningRates: peakRates.map { $0 * Float(factor) }, frozen: frozen, gradientScale: scale)
             if let paths, let routedOptimizer {
                 let h = optimizer.hyper
                 routedOptimizer.update(paths: paths, tensors: routedTensors, params: model.store.values.pointer,
@@ -515,16 +515,9 @@ public final class Trainer {
     func globalGradientNorm() -> Double {
         var total = 0.0
         for (i, e) in model.store.table.entries.enumerated() where !frozen[i] {
-            let g = e.ref.pointer(in: model.store.grads.pointer)
-            var s: Float = 0
-            for j in 0..<e.count { s += g[j] * g[j] }
-            total += Double(s)
+            total += Double(VectorMath.sumOfSquares(e.ref.pointer(in: model.store.grads.pointer), count: e.count))
         }
-        if let paths {
-            var s: Float = 0
-            for i in 0..<paths.packed.count { s += paths.packed.pointer[i] * paths.packed.pointer[i] }
-            total += Double(s)
-        }
+        if let paths { total += Double(VectorMath.sumOfSquares(paths.packed.pointer, count: paths.packed.count)) }
         return total.squareRoot()
     }
 
