@@ -38,6 +38,8 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(object["ranks"] as? Int, 1)
         XCTAssertEqual(object["efficiency"] as? Double, 1)
         XCTAssertEqual(object["tokens_per_s_per_rank"] as? Double, object["tokens_per_s_alone"] as? Double)
+        XCTAssertEqual(object["tokens_per_s_concurrent_alone"] as? Double, object["tokens_per_s_alone"] as? Double)
+        XCTAssertEqual(object["contention_ceiling"] as? Double, 1)
         let phases = try XCTUnwrap(object["phases"] as? [String: Double])
         for phase in ["forward_ms", "backward_ms", "optimizer_ms"] { XCTAssertGreaterThan(phases[phase] ?? 0, 0, phase) }
         XCTAssertEqual(phases, object["phases_alone"] as? [String: Double])

@@ -43,6 +43,12 @@ public struct TrainBenchmark {
         public var tokens_per_s_per_rank: Double
         public var tokens_per_s_alone: Double
         public var efficiency: Double
+        /// Per-rank tokens/s (mean over ranks) with every rank running alone at the same time:
+        /// the same work, no communication.
+        public var tokens_per_s_concurrent_alone: Double
+        /// `tokens_per_s_concurrent_alone` / `tokens_per_s_alone`: the efficiency the shared
+        /// machine allows before any communication (1 at one rank or one rank per machine).
+        public var contention_ceiling: Double
         public var sec_per_step: Double
         /// Exposed communication on the critical path (median over steps): per step the shortest
         /// wait for the reduced gradients over the ranks. The rank that ends backward last waits
@@ -130,27 +136,39 @@ public struct TrainBenchmark {
         OpenBLAS.setThreads(options.threads)
         let config = try self.config(), data = self.data()
         let tokensPerStep = Double(options.microBatch * config.model.maxTokens)
-        var alone = 0.0
+        var alone = 0.0, concurrentAlone = 0.0
         var phasesAlone: PhaseTimes? = nil
         if collective.size > 1 {
+            var solo: Trainer? = nil
             if collective.rank == 0 {
                 progress("rank 0 alone:")
-                let solo = try Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
-                let m = try measure(solo, progress: progress)
+                solo = try Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
+                let m = try measure(solo!, progress: progress)
                 alone = tokensPerStep / m.median
                 phasesAlone = m.phases
             }
+            try collective.barrier()
+            // every rank alone at the same time: the same work with no communication, so what
+            // the ranks cost each other through the shared cache and memory (the ceiling of the
+            // efficiency on this machine) is told apart from what communication costs
+            progress("every rank alone at the same time:")
+            let mine = try solo ?? Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
+            try collective.barrier()
+            var rate = [tokensPerStep / (try measure(mine, progress: progress).median)]
+            try collective.allReduceSum(&rate)
+            concurrentAlone = rate[0] / Double(collective.size)
             try collective.barrier()
         }
         progress("\(collective.size) rank(s) together:")
         let trainer = try Trainer(config: config, data: data, collective: collective, fillMemory: false)
         let m = try measure(trainer, progress: progress)
         let perRank = tokensPerStep / m.median
-        if collective.size == 1 { alone = perRank }
+        if collective.size == 1 { alone = perRank; concurrentAlone = perRank }
         let reduced = m.buckets.reduce(0) { $0 + $1.bytes }
         let early = m.buckets.filter { $0.started_before_backward_end_ms > 0 }.reduce(0) { $0 + $1.bytes }
         return Result(ranks: collective.size, policy: options.policy, tokens_per_s_per_rank: perRank, tokens_per_s_alone: alone,
-                      efficiency: perRank / alone, sec_per_step: m.median, exposed_comm_ms: m.phases.exposed_comm_ms,
+                      efficiency: perRank / alone, tokens_per_s_concurrent_alone: concurrentAlone,
+                      contention_ceiling: concurrentAlone / alone, sec_per_step: m.median, exposed_comm_ms: m.phases.exposed_comm_ms,
                       exposed_comm_longest_wait_ms: m.longestWait,
                       exposed_fraction: m.phases.exposed_comm_ms * 1e-3 / m.median, backward_ms: m.phases.backward_ms,
                       attribution_ms: m.attribution,
@@ -168,6 +186,8 @@ extension TrainBenchmark.Result {
         var lines = [
             String(format: "data-parallel training step, %d rank(s), policy %@", ranks, policy),
             String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency),
+            String(format: "  every rank alone at the same time: %.1f tokens/s per rank, so %.3f is lost to sharing the machine and %.3f to communication",
+                   tokens_per_s_concurrent_alone, 1 - contention_ceiling, contention_ceiling - efficiency),
             String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step; longest wait of a rank %.1f ms), backward %.1f ms",
                    sec_per_step, exposed_comm_ms, 100 * exposed_fraction, exposed_comm_longest_wait_ms, backward_ms),
             String(format: "  attribution %.0f ms every %d steps: %.1f ms per step amortised; %.3f s/step with it", attribution_ms,
