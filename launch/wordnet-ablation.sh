@@ -6,17 +6,21 @@
 #   b  knowledge-paths  the default preset (embeddings and attention frozen, FFN routed)
 #   c  full             train.param_policy: full (everything dense)
 #   d  random-features  memory.features: random (fixed N(0,1) entity features, no memory, no refresh)
-# Variants a and d skip the step-0 memory fill: d has no memory; a reads no memory in its MLM
+# and two controls that separate the preset's cost from the graph's gain:
+#   e  ffn-routed       train.param_policy: ffn-routed (FFN routed, embeddings and attention dense)
+#   f  lm-alone-full    model.fusion_layers: 0 with train.param_policy: full (the LM alone, all dense)
+# Variants a, d and f skip the step-0 memory fill: d has no memory; a reads no memory in its MLM
 # (K = 0), so it runs with random features too, and its link prediction is DistMult on those
 # features (see docs/results.md).
 #
 #   launch/wordnet-ablation.sh            train + evaluate every variant, then the report
 #   launch/wordnet-ablation.sh runs       train + evaluate only
-#   launch/wordnet-ablation.sh report     the plot (kelm-dist plot) and the table from finished runs
+#   launch/wordnet-ablation.sh report     the plot (kelm-dist plot), the table and the paired
+#                                         per-token loss differences from finished runs
 #
 # Environment (defaults in brackets):
 #   OUT [runs/ablation]   run directories OUT/<variant>, summaries, the plot and the table
-#   VARIANTS [a b c d]    which variants, in this order
+#   VARIANTS [a b c d]    which variants, in this order (e and f on request)
 #   STEPS [100]  WARMUP [10]  RANKS [2]  MICRO_BATCH [8]
 #   EVAL_EVERY [25]                        in-training evaluation interval (steps)
 #   EVAL_MAX_SEGMENTS [160] EVAL_MAX_TRIPLES [100] EVAL_MAX_ENTITIES [600]   its limits
@@ -49,7 +53,8 @@ export KELM_DIST="$bin"
 name_of() {
     case "$1" in
         a) echo lm-alone ;; b) echo knowledge-paths ;; c) echo full ;; d) echo random-features ;;
-        *) echo "wordnet-ablation: unknown variant $1 (a, b, c or d)" >&2; exit 2 ;;
+        e) echo ffn-routed ;; f) echo lm-alone-full ;;
+        *) echo "wordnet-ablation: unknown variant $1 (a to f)" >&2; exit 2 ;;
     esac
 }
 overrides_of() {
@@ -58,6 +63,8 @@ overrides_of() {
         b) echo "train.param_policy=knowledge-paths" ;;
         c) echo "train.param_policy=full" ;;
         d) echo "memory.features=random" ;;
+        e) echo "train.param_policy=ffn-routed" ;;
+        f) echo "model.fusion_layers=0 memory.features=random train.param_policy=full" ;;
     esac
 }
 
@@ -83,7 +90,8 @@ run_variant() {
     [[ -n "$final_entities" ]] && eval_args+=(--max-entities "$final_entities")
     echo "wordnet-ablation: ($v) $name: trained in ${train_s} s; final eval (${eval_args[*]})"
     start=$(date +%s.%N)
-    nice -n "$niceness" launch/mpirun-local "$ranks" eval "$dir" "${eval_args[@]}" > "$dir/eval.json" 2> "$dir/eval.log"
+    nice -n "$niceness" launch/mpirun-local "$ranks" eval "$dir" "${eval_args[@]}" --token-losses "$dir/token-losses.tsv" \
+        > "$dir/eval.json" 2> "$dir/eval.log"
     end=$(date +%s.%N)
     local eval_s fill_s
     eval_s=$(echo "$end - $start" | bc)
@@ -122,7 +130,7 @@ report() {
     python3 - "$out" "${variants[@]}" > "$out/results-table.md" <<'PY'
 import json, sys
 out, variants = sys.argv[1], sys.argv[2:]
-names = {"a": "lm-alone", "b": "knowledge-paths", "c": "full", "d": "random-features"}
+names = {"a": "lm-alone", "b": "knowledge-paths", "c": "full", "d": "random-features", "e": "ffn-routed", "f": "lm-alone-full"}
 def f(x, p=4): return "—" if x is None else f"{x:.{p}f}"
 print("| variant | overrides | steps | segments | token positions | mlm_loss | mention_mlm_loss | mlm_accuracy | mrr | hits@10 | all-reduced per step (MB) | train wall (s) | memory fill (s) | final eval wall (s) |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -137,8 +145,36 @@ for v in variants:
           f"{f(e['mlm_loss'])} | {f(e['mention_mlm_loss'])} | {f(e['mlm_accuracy'])} | {f(e['mrr'])} | {f(e['hits@10'])} | "
           f"{f(mb, 1)} | {s['train_wall_s']:.0f} | {f(s['memory_fill_s'], 0)} | {s['eval_wall_s']:.0f} |")
 PY
-    echo "wordnet-ablation: wrote $out/validation-curves.svg and $out/results-table.md"
-    cat "$out/results-table.md"
+    # Paired comparison: every variant's final evaluation masks the same tokens (the masking
+    # depends on the seed and the segment only), so per-token loss differences pair up.
+    python3 - "$out" "${variants[@]}" > "$out/paired-differences.md" <<'PY'
+import math, sys
+out, variants = sys.argv[1], sys.argv[2:]
+names = {"a": "lm-alone", "b": "knowledge-paths", "c": "full", "d": "random-features", "e": "ffn-routed", "f": "lm-alone-full"}
+def load(v):
+    rows = [l.split("\t") for l in open(f"{out}/{names[v]}/token-losses.tsv").read().splitlines()[1:]]
+    return [(r[0], r[1], r[2]) for r in rows], [r[3] == "1" for r in rows], [float(r[4]) for r in rows]
+data = {v: load(v) for v in variants}
+pairs = [(x, y) for x, y in [("b", "a"), ("c", "f"), ("c", "a"), ("d", "a"), ("b", "c"), ("e", "c"), ("b", "d"), ("c", "d")]
+         if x in data and y in data]
+print("| comparison | tokens | mean loss difference (nats) | standard error | 95% interval | relative |")
+print("| --- | --- | --- | --- | --- | --- |")
+for x, y in pairs:
+    kx, mx, lx = data[x]
+    ky, my, ly = data[y]
+    if kx != ky:
+        sys.exit(f"wordnet-ablation: {names[x]} and {names[y]} did not evaluate the same masked tokens")
+    for label, keep in (("all masked", lambda i: True), ("inside mentions", lambda i: mx[i])):
+        d = [lx[i] - ly[i] for i in range(len(lx)) if keep(i)]
+        n = len(d)
+        mean = sum(d) / n
+        se = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1) / n)
+        base = sum(ly[i] for i in range(len(ly)) if keep(i)) / n
+        print(f"| ({x}) {names[x]} − ({y}) {names[y]}, {label} | {n} | {mean:+.4f} | {se:.4f} | "
+              f"[{mean - 1.96 * se:+.4f}, {mean + 1.96 * se:+.4f}] | {100 * mean / base:+.2f}% |")
+PY
+    echo "wordnet-ablation: wrote $out/validation-curves.svg, $out/results-table.md and $out/paired-differences.md"
+    cat "$out/results-table.md" "$out/paired-differences.md"
 }
 
 case "$phase" in
