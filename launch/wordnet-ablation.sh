@@ -31,6 +31,9 @@
 #   KELM_DIST [.build/release/kelm-dist]   the binary (copy it elsewhere before rebuilding)
 #   NICE [19]                              niceness of every run
 #   DATA [data/wordnet]                    the prepared dataset (made here if missing)
+#   INIT_FROM [the config's: minilm]       the LM to start from, e.g. a Hugging Face BertForMaskedLM
+#                                          folder from `kelm-dist export --format hf` (docs/results.md,
+#                                          "From an MLM-adapted MiniLM")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase="${1:-all}"
@@ -48,6 +51,8 @@ final_entities="${FINAL_MAX_ENTITIES-2000}"
 bin="$(realpath "${KELM_DIST:-.build/release/kelm-dist}")"
 niceness="${NICE:-19}"
 data="${DATA:-data/wordnet}"
+init_sets=()
+[[ -n "${INIT_FROM:-}" ]] && init_sets=(--set model.init_from="$(realpath "$INIT_FROM")")
 export KELM_DIST="$bin"
 
 name_of() {
@@ -83,7 +88,7 @@ run_variant() {
         --set eval.every="$eval_every" --set eval.max_segments="$eval_segments" \
         --set eval.max_triples="$eval_triples" --set eval.max_entities="$eval_entities" \
         --set checkpoint.every=0 --set checkpoint.keep=1 \
-        "${sets[@]}" --out "$dir" > "$dir/train.out" 2> "$dir/train.log"
+        "${init_sets[@]}" "${sets[@]}" --out "$dir" > "$dir/train.out" 2> "$dir/train.log"
     end=$(date +%s.%N)
     local train_s eval_args=(--split valid --json)
     train_s=$(echo "$end - $start" | bc)
@@ -97,7 +102,7 @@ run_variant() {
     eval_s=$(echo "$end - $start" | bc)
     fill_s=$(sed -n 's/.*entity memory filled in \([0-9.]*\) s.*/\1/p' "$dir/train.log" | head -n 1)
     cat > "$dir/summary.json" <<EOF
-{"variant": "$v", "name": "$name", "overrides": "$(overrides_of "$v")", "steps": $steps, "ranks": $ranks,
+{"variant": "$v", "name": "$name", "overrides": "$(overrides_of "$v")", "init_from": "${INIT_FROM:-minilm}", "steps": $steps, "ranks": $ranks,
  "global_batch": $(( micro * ranks )), "max_tokens": $(sed -n 's/^ *max_tokens: *\([0-9]*\).*/\1/p' "$dir/config.yaml" | head -n 1),
  "train_wall_s": $train_s, "memory_fill_s": ${fill_s:-null}, "eval_wall_s": $eval_s,
  "final_max_entities": ${final_entities:-null}, "eval": $(cat "$dir/eval.json")}

@@ -334,3 +334,23 @@ final class CheckpointCommandTests: XCTestCase {
         try b.close()
     }
 }
+
+/// `export --format hf` of a run trained on a prepared dataset given as its directory (as
+/// `train --set data.path=DIR` accepts) takes the vocabulary from `DIR/dataset.h5`.
+final class ExportVocabularyFromDatasetTests: XCTestCase {
+    func testVocabularyFromTheDatasetDirectory() throws {
+        let ex = PreparedExample(name: "export-vocab")
+        defer { ex.remove() }
+        let prep = try ex.prepare(splits: [])
+        XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
+        let train = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig, "--set", "train.steps=1",
+                                           "--out", ex.directory + "/run"] + ex.trainOverrides)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let out = ex.directory + "/hf"
+        let r = try CommandRunner.run(["export", ex.directory + "/run", "--format", "hf", "--out", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("dataset.h5 /vocabulary/tokens"), r.stdout + r.stderr)
+        let tokens = try String(contentsOfFile: out + "/vocab.txt", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(tokens.count, 30522 + 1, "30522 lines and the final newline")
+    }
+}

@@ -41,13 +41,19 @@ public final class DatasetFile {
         let mentions: HDF5Dataset
     }
 
+    /// The dataset file that `given` names: itself, or `dataset.h5` in it when it is a directory
+    /// (nil when nothing is there).
+    public static func filePath(_ given: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory) else { return nil }
+        return isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
+    }
+
     /// Opens `path` (a dataset file, or a directory holding `dataset.h5`).
     public init(path given: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory) else {
+        guard let path = Self.filePath(given) else {
             throw DataError(.missingFile, file: given, "dataset not found; expected a file written by `kelm-dist prepare` or its directory")
         }
-        let path = isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
         self.path = path
         let file: HDF5File
         do {

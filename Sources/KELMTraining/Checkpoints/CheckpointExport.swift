@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMData
 import KELMHDF5
 
 /// Errors of `kelm-dist export` that are not about the checkpoint itself.
@@ -131,8 +132,9 @@ public struct CheckpointExport {
         }
         if let explicit { return (try file(explicit), explicit) }
         var tried: [String] = []
-        if let data = stored.config.data.path, data != "synthetic" {
-            if FileManager.default.fileExists(atPath: data) {
+        if let given = stored.config.data.path, given != "synthetic" {
+            // a dataset file, or the directory `prepare` wrote it into (as `train` accepts)
+            if let data = DatasetFile.filePath(given) {
                 let tokens = try Checkpoint.guarding(data) {
                     let f = try HDF5File.open(data)
                     guard try f.exists("/vocabulary/tokens") else {
@@ -144,7 +146,7 @@ public struct CheckpointExport {
                 }
                 return (tokens, "\(data) /vocabulary/tokens")
             }
-            tried.append("data.path \(data): not found from \(FileManager.default.currentDirectoryPath)")
+            tried.append("data.path \(given): not found from \(FileManager.default.currentDirectoryPath)")
         } else {
             tried.append("data.path: \(stored.config.data.path ?? "null")")
         }
