@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 import KELMData
 import KELMNumerics
 @testable import KELMTraining
@@ -82,5 +83,17 @@ enum EvaluationFixture {
 
     static func temporaryDirectory(_ label: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("kelm-\(label)-\(UUID())").path
+    }
+
+    /// For a test class's `setUp()`: the fixture prepared into a fresh temporary directory
+    /// (remove it in `tearDown()`); a failure to prepare fails the test.
+    static func prepareForTestClass(_ label: String) -> (directory: String, dataPath: String) {
+        let directory = temporaryDirectory(label)
+        do {
+            return (directory, try prepare(into: directory))
+        } catch {
+            XCTFail("preparing the evaluation fixture: \(error)")
+            return (directory, "")
+        }
     }
 }

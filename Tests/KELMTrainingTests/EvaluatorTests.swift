@@ -12,12 +12,7 @@ final class EvaluatorTests: XCTestCase {
 
     override class func setUp() {
         super.setUp()
-        directory = EvaluationFixture.temporaryDirectory("evaluator")
-        do {
-            dataPath = try EvaluationFixture.prepare(into: directory)
-        } catch {
-            XCTFail("preparing the evaluation fixture: \(error)")
-        }
+        (directory, dataPath) = EvaluationFixture.prepareForTestClass("evaluator")
     }
 
     override class func tearDown() {

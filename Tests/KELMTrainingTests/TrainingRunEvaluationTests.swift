@@ -16,12 +16,7 @@ final class TrainingRunEvaluationTests: XCTestCase {
 
     override class func setUp() {
         super.setUp()
-        directory = EvaluationFixture.temporaryDirectory("training-run-eval")
-        do {
-            dataPath = try EvaluationFixture.prepare(into: directory)
-        } catch {
-            XCTFail("preparing the evaluation fixture: \(error)")
-        }
+        (directory, dataPath) = EvaluationFixture.prepareForTestClass("training-run-eval")
     }
 
     override class func tearDown() {
