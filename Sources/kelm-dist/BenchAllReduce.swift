@@ -3,7 +3,6 @@ import Foundation
 import KELMDistributed
 import KELMMPI
 import KELMTraining
-import Logging
 
 struct BenchAllReduce: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,21 +42,14 @@ struct BenchAllReduce: ParsableCommand {
     }
 
     func run() throws {
-        let world = try MPIRuntime.world()
         var options = AllReduceBenchmark.Options()
         options.megabytes = mb
         options.repeats = repeats
         options.warmup = warmup
-        let logger = Logger(label: "kelm-dist.bench")
-        try TrainCommandSupport.stoppingEveryRankOnError(world) {
-            var result = try AllReduceBenchmark(options: options).run(collective: MPICollective(world)) { line in
-                if world.rank == 0 { logger.info("\(line)") }
-            }
+        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
+            var result = try AllReduceBenchmark(options: options).run(collective: MPICollective(world), progress: progress)
             result.algorithm = Self.algorithmName(try MPIRuntime.integerControlVariable("coll_libnbc_iallreduce_algorithm"))
-            if world.rank == 0 {
-                try BenchmarkOutput.print(result, report: result.report, json: json)
-            }
-            try MPIRuntime.finalize()
+            return (result, result.report)
         }
     }
 }

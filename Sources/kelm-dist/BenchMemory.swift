@@ -3,7 +3,6 @@ import Foundation
 import KELMDistributed
 import KELMMPI
 import KELMTraining
-import Logging
 
 /// `kelm-dist bench memory`: refresh time of the entity memory against |E| and the number of
 /// ranks (run under mpirun -np N, one thread per rank), and the encoding the refresh schedule
@@ -39,20 +38,14 @@ struct BenchMemory: ParsableCommand {
     }
 
     func run() throws {
-        let world = try MPIRuntime.world()
-        try TrainCommandSupport.stoppingEveryRankOnError(world) {
+        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
             let loaded = try ConfigLoader.load(file: config, overrides: overrides + (dtype.map { ["memory.dtype=\($0)"] } ?? []))
             try TrainCommandSupport.setThreadsPerRank(world)
-            var logger = Logger(label: "kelm-dist.bench")
-            logger.logLevel = world.rank == 0 ? .info : .error
             var options = MemoryBenchmark.Options(config: loaded)
             options.entities = entities
             options.repeats = repeats
-            let result = try MemoryBenchmark(options: options).run(collective: MPICollective(world)) { logger.info("\($0)") }
-            if world.rank == 0 {
-                try BenchmarkOutput.print(result, report: result.report, json: json)
-            }
-            try MPIRuntime.finalize()
+            let result = try MemoryBenchmark(options: options).run(collective: MPICollective(world), log: progress)
+            return (result, result.report)
         }
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import KELMDistributed
 import KELMMPI
 import KELMTraining
-import Logging
 
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,22 +32,15 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
-        let world = try MPIRuntime.world()
         var options = TrainBenchmark.Options()
         options.policy = policy
         options.microBatch = batch
         options.steps = steps
         options.warmupSteps = warmup
         options.bucketMB = bucketMB
-        let logger = Logger(label: "kelm-dist.bench")
-        try TrainCommandSupport.stoppingEveryRankOnError(world) {
-            let result = try TrainBenchmark(options: options).run(collective: MPICollective(world)) { line in
-                if world.rank == 0 { logger.info("\(line)") }
-            }
-            if world.rank == 0 {
-                try BenchmarkOutput.print(result, report: result.report, json: json)
-            }
-            try MPIRuntime.finalize()
+        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
+            let result = try TrainBenchmark(options: options).run(collective: MPICollective(world), progress: progress)
+            return (result, result.report)
         }
     }
 }

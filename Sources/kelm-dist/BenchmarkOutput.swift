@@ -1,5 +1,7 @@
 import Foundation
+import KELMMPI
 import KELMTraining
+import Logging
 
 /// How the bench subcommands print a result: a table, or one JSON object.
 enum BenchmarkOutput {
@@ -15,6 +17,20 @@ enum BenchmarkOutput {
             Swift.print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
             Swift.print(report)
+        }
+    }
+
+    /// A benchmark that every rank runs (under mpirun, or as one process): when one rank fails,
+    /// every rank stops; rank 0 alone logs the progress lines and prints the result.
+    static func runOnEveryRank<R: Encodable>(
+        json: Bool, _ benchmark: (_ world: Communicator, _ progress: (String) -> Void) throws -> (result: R, report: String)
+    ) throws {
+        let world = try MPIRuntime.world()
+        let logger = Logger(label: "kelm-dist.bench")
+        try TrainCommandSupport.stoppingEveryRankOnError(world) {
+            let (result, report) = try benchmark(world) { line in if world.rank == 0 { logger.info("\(line)") } }
+            if world.rank == 0 { try print(result, report: report, json: json) }
+            try MPIRuntime.finalize()
         }
     }
 }
