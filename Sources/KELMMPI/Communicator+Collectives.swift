@@ -112,16 +112,10 @@ extension Communicator {
     /// The concatenation in rank order of every process's `send`, where each process contributes
     /// its own count (`MPI_Allgatherv`; counts and displacements are exchanged inside).
     public func allGatherV<T: MPIScalar>(_ send: UnsafeBufferPointer<T>) throws -> [T] {
-        let call = "MPI_Allgatherv"
-        let counts = try allGather(try mpiInt(send.count, call, "count"))
-        let displacements = try displacements(of: counts, call: call)
-        let comm = try liveHandle(call)
-        let type = T.mpiDatatype.handle
-        let total = Int(displacements.last ?? 0) + Int(counts.last ?? 0)
-        return try [T](unsafeUninitializedCapacity: total) { receive, initialized in
-            try mpiCheck(MPI_Allgatherv(send.baseAddress, counts[rank], type,
-                                        receive.baseAddress, counts, displacements, type, comm), call)
-            initialized = total
+        let layout = try allGatherVLayout(send.count)
+        return try [T](unsafeUninitializedCapacity: layout.total) { receive, initialized in
+            try allGatherV(send, layout, into: receive)
+            initialized = layout.total
         }
     }
 
@@ -129,18 +123,32 @@ extension Communicator {
     /// result array is allocated (the training step gathers into buffers made once). Returns
     /// the number of elements written.
     public func allGatherV<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>) throws -> Int {
-        let call = "MPI_Allgatherv"
-        let counts = try allGather(try mpiInt(send.count, call, "count"))
-        let displacements = try displacements(of: counts, call: call)
-        let total = Int(displacements.last ?? 0) + Int(counts.last ?? 0)
-        guard total <= receive.count else {
-            throw MPIError.invalidArgument(call: call, reason: "receive buffer holds \(receive.count), the ranks send \(total)")
+        let layout = try allGatherVLayout(send.count)
+        guard layout.total <= receive.count else {
+            throw MPIError.invalidArgument(call: "MPI_Allgatherv", reason: "receive buffer holds \(receive.count), the ranks send \(layout.total)")
         }
+        try allGatherV(send, layout, into: receive)
+        return layout.total
+    }
+
+    /// Where each process's contribution to an `MPI_Allgatherv` of `count` elements from this
+    /// process goes: every count (exchanged), their displacements and their sum.
+    private func allGatherVLayout(_ count: Int) throws -> (counts: [Int32], displacements: [Int32], total: Int) {
+        let call = "MPI_Allgatherv"
+        let counts = try allGather(try mpiInt(count, call, "count"))
+        let displacements = try displacements(of: counts, call: call)
+        return (counts, displacements, Int(displacements.last ?? 0) + Int(counts.last ?? 0))
+    }
+
+    /// The `MPI_Allgatherv` itself, into `receive` (at least `layout.total` elements).
+    private func allGatherV<T: MPIScalar>(_ send: UnsafeBufferPointer<T>,
+                                          _ layout: (counts: [Int32], displacements: [Int32], total: Int),
+                                          into receive: UnsafeMutableBufferPointer<T>) throws {
+        let call = "MPI_Allgatherv"
         let comm = try liveHandle(call)
         let type = T.mpiDatatype.handle
-        try mpiCheck(MPI_Allgatherv(send.baseAddress, counts[rank], type,
-                                    receive.baseAddress, counts, displacements, type, comm), call)
-        return total
+        try mpiCheck(MPI_Allgatherv(send.baseAddress, layout.counts[rank], type,
+                                    receive.baseAddress, layout.counts, layout.displacements, type, comm), call)
     }
 
     /// The concatenation in rank order of every process's `send`, each with its own count.
