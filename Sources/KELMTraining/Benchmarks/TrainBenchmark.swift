@@ -155,9 +155,8 @@ public struct TrainBenchmark {
             let mine = try solo ?? Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
             try collective.barrier()
             var rate = [tokensPerStep / (try measure(mine, progress: progress).median)]
-            try collective.allReduceSum(&rate)
+            try collective.allReduceSum(&rate)      // also: no rank starts together before all are done
             concurrentAlone = rate[0] / Double(collective.size)
-            try collective.barrier()
         }
         progress("\(collective.size) rank(s) together:")
         let trainer = try Trainer(config: config, data: data, collective: collective, fillMemory: false)
