@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
                        providers: [.apt(["libhdf5-dev"])]),
 
+        // Acquire/release atomics on words in memory shared between processes.
+        .target(name: "CAtomics"),
+
         // Thin owners of the C handles.
         .target(name: "KELMMPI", dependencies: ["CMPI"]),
         .target(name: "KELMHDF5", dependencies: ["CHDF5"]),
@@ -50,7 +53,7 @@ let package = Package(
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
         .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
         // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
-        .target(name: "KELMDistributed", dependencies: ["KELMMPI", "KELMNumerics"]),
+        .target(name: "KELMDistributed", dependencies: ["CAtomics", "KELMMPI", "KELMNumerics"]),
         // Checkpoints, Hugging Face import/export.
         .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
@@ -68,7 +71,7 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")]),
 
         // Finite-difference checks and test data shared by the test targets.
-        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
+        .target(name: "KELMTestSupport", dependencies: ["KELMMPI", "KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
 
         .testTarget(name: "KELMHostTests", dependencies: ["KELMHost"]),
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
@@ -80,7 +83,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMRoutingTests", dependencies: ["KELMRouting", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
-        .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics"]),
+        .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
                                                                "KELMDistributed", "KELMMPI", "KELMTestSupport"]),

@@ -1,3 +1,4 @@
+import KELMMPI
 import KELMNumerics
 
 /// How one parameter tensor's gradient crosses the ranks (DESIGN §5).
@@ -11,10 +12,11 @@ public enum ReductionPolicy: Equatable, Sendable {
 }
 
 /// Sums the dense gradients over ranks in byte-capped buckets, in one fixed order on every
-/// rank (the order backward completes them: last layers first), each bucket started with a
-/// non-blocking all-reduce as soon as backward has finished all its tensors.
+/// rank (the order backward completes them: last layers first), each bucket started as soon as
+/// backward has finished all its tensors: a non-blocking all-reduce (`MPI_Iallreduce`), or,
+/// when every rank runs on one node, the node's shared-memory reduction (`NodeSharedGradients`).
 ///
-/// A bucket is a contiguous range of the flat gradient buffer, reduced in place: no copies.
+/// A bucket is a contiguous range of the flat gradient buffer, reduced in place.
 public final class GradientReducer {
     public struct Bucket: Equatable, Sendable {
         /// Table entries in the bucket.
@@ -34,6 +36,8 @@ public final class GradientReducer {
 
     public let buckets: [Bucket]
     let collective: Collective
+    /// The node's shared gradient buffers, when the buckets are summed through them.
+    public let shared: NodeSharedGradients?
     let grads: FlatBuffer
     private var pending: [PendingReduction?]
     private var started: [Bool]
@@ -44,13 +48,33 @@ public final class GradientReducer {
     /// - Parameters:
     ///   - readyStage: per table entry, the position (in the order backward completes them) of
     ///     the stage after which its gradient is final.
-    ///   - capBytes: the largest bucket (a tensor larger than the cap gets a bucket of its own).
-    public init(table: ParameterTable, policies: [ReductionPolicy], readyStage: [Int], capBytes: Int,
-                grads: FlatBuffer, collective: Collective) {
+    ///   - capBytes: the largest bucket (a tensor larger than the cap is cut into cap-sized buckets).
+    ///   - shared: when given, buckets are summed through the node's shared memory instead of
+    ///     `collective` (its buckets must be this plan's: `plan(...)`), and `grads` must be its
+    ///     `gradients`.
+    public convenience init(table: ParameterTable, policies: [ReductionPolicy], readyStage: [Int], capBytes: Int,
+                            grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil) {
+        self.init(buckets: Self.plan(table: table, policies: policies, readyStage: readyStage, capBytes: capBytes),
+                  grads: grads, collective: collective, shared: shared)
+    }
+
+    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil) {
+        precondition(shared.map { $0.buckets == buckets.map(\.range) && $0.gradients.pointer == grads.pointer } ?? true,
+                     "GradientReducer: the shared gradients were made for other buckets or another buffer")
+        self.buckets = buckets
+        self.grads = grads
+        self.collective = collective
+        self.shared = shared
+        pending = Array(repeating: nil, count: buckets.count)
+        started = Array(repeating: false, count: buckets.count)
+        timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
+    }
+
+    /// The buckets for these entries: dense entries in the order backward completes them, chained
+    /// while adjacent in memory and under `capBytes`.
+    public static func plan(table: ParameterTable, policies: [ReductionPolicy], readyStage: [Int], capBytes: Int) -> [Bucket] {
         precondition(policies.count == table.entries.count && readyStage.count == table.entries.count,
                      "GradientReducer: one policy and one stage per entry")
-        self.collective = collective
-        self.grads = grads
         // Entries in completion order; within a stage from the last to the first, so that
         // consecutive entries are adjacent in memory and chain into contiguous buckets.
         let order = table.entries.indices.filter { policies[$0] == .dense }
@@ -76,16 +100,20 @@ public final class GradientReducer {
         // A tensor larger than the cap (the tied word embedding: 47 MB at BERT's vocabulary) is
         // cut into cap-sized buckets: each one's all-reduce then works on pieces that stay in
         // cache instead of streaming the whole tensor through memory twice.
-        result = result.flatMap { b -> [Bucket] in
+        return result.flatMap { b -> [Bucket] in
             guard b.range.count > cap else { return [b] }
             return stride(from: b.range.lowerBound, to: b.range.upperBound, by: cap).map {
                 Bucket(entries: b.entries, range: $0..<min($0 + cap, b.range.upperBound), readyStage: b.readyStage)
             }
         }
-        buckets = result
-        pending = Array(repeating: nil, count: result.count)
-        started = Array(repeating: false, count: result.count)
-        timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: result.count)
+    }
+
+    /// Throws when the node's shared buffers this reducer sums through (and the gradients in
+    /// them) were freed: `MPICollective.close()` must come after the last step.
+    public func requireBuffers() throws {
+        if let shared, shared.isClosed {
+            throw MPIError.invalidArgument(call: "GradientReducer", reason: "the node's shared gradient buffers were freed (MPICollective.close) before this step")
+        }
     }
 
     /// Total bytes of the dense gradients (what one step all-reduces here).
@@ -97,7 +125,8 @@ public final class GradientReducer {
     /// Call before the backward pass of the micro-batch whose gradients are reduced.
     public func beginStep() {
         nextBucket = 0
-        for i in started.indices { started[i] = false; pending[i] = nil }
+        for i in started.indices { started[i] = false; pending[i] = nil; timings[i].finishedNanoseconds = 0 }
+        shared?.beginRound()
         stepStart = Profiler.now()
     }
 
@@ -107,8 +136,12 @@ public final class GradientReducer {
         while nextBucket < buckets.count && buckets[nextBucket].readyStage <= stage {
             let b = buckets[nextBucket]
             timings[nextBucket].startedNanoseconds = Profiler.now() &- stepStart
-            pending[nextBucket] = try collective.startAllReduceSum(
-                UnsafeMutableBufferPointer(start: grads.pointer + b.range.lowerBound, count: b.range.count))
+            if let shared {
+                shared.markReady(nextBucket)
+            } else {
+                pending[nextBucket] = try collective.startAllReduceSum(
+                    UnsafeMutableBufferPointer(start: grads.pointer + b.range.lowerBound, count: b.range.count))
+            }
             started[nextBucket] = true
             nextBucket += 1
         }
@@ -118,6 +151,12 @@ public final class GradientReducer {
     /// Lets the all-reduces in flight progress (MPI moves a non-blocking collective only
     /// inside MPI calls).
     public func poll() throws {
+        if let shared {
+            let before = shared.completeCount
+            shared.progress(started: nextBucket)
+            if shared.completeCount != before { recordSharedCompletions() }
+            return
+        }
         for i in 0..<nextBucket {
             if let p = pending[i], try p.test() {
                 timings[i].finishedNanoseconds = Profiler.now() &- stepStart
@@ -132,6 +171,11 @@ public final class GradientReducer {
     public func finish() throws -> UInt64 {
         let start = Profiler.now()
         try stageCompleted(Int.max)
+        if let shared {
+            shared.finishRound(started: nextBucket)
+            recordSharedCompletions()
+            return Profiler.now() &- start
+        }
         for i in 0..<buckets.count {
             if let p = pending[i] {
                 try p.wait()
@@ -140,5 +184,14 @@ public final class GradientReducer {
             }
         }
         return Profiler.now() &- start
+    }
+
+    /// Notes when the buckets the shared-memory reduction completed did so.
+    private func recordSharedCompletions() {
+        guard let shared else { return }
+        let now = Profiler.now() &- stepStart
+        for i in 0..<nextBucket where timings[i].finishedNanoseconds == 0 && shared.isComplete(i) {
+            timings[i].finishedNanoseconds = now
+        }
     }
 }

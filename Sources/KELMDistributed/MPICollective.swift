@@ -5,7 +5,24 @@ import KELMNumerics
 public final class MPICollective: Collective {
     public let communicator: Communicator
 
+    /// Node-shared gradient buffers made through this collective, until `close()`.
+    public private(set) var sharedGradients: [NodeSharedGradients] = []
+
     public init(_ communicator: Communicator) { self.communicator = communicator }
+
+    /// Gradient buffers shared by the ranks, when all of them run on one node (nil otherwise).
+    /// Collective. They stay valid until `close()`.
+    public func nodeSharedGradients(count: Int, buckets: [Range<Int>]) throws -> NodeSharedGradients? {
+        guard let shared = try NodeSharedGradients.make(job: communicator, count: count, buckets: buckets) else { return nil }
+        sharedGradients.append(shared)
+        return shared
+    }
+
+    /// Frees what this collective made (collective: every rank calls it). The communicator stays.
+    public func close() throws {
+        for shared in sharedGradients { try shared.close() }
+        sharedGradients.removeAll()
+    }
 
     public var rank: Int { communicator.rank }
     public var size: Int { communicator.size }

@@ -139,7 +139,9 @@ public struct ParameterTable: Equatable, Sendable {
 public final class ParameterStore {
     public let table: ParameterTable
     public let values: FlatBuffer
-    public let grads: FlatBuffer
+    /// The gradients, in the values' layout. Backward is handed this pointer at each call (no
+    /// layer keeps it), so it can be moved once before training: `useGradientStorage`.
+    public private(set) var grads: FlatBuffer
 
     public init(table: ParameterTable) {
         self.table = table
@@ -175,4 +177,11 @@ public final class ParameterStore {
     }
 
     public func zeroGrads() { grads.zero() }
+
+    /// Keeps the gradients in `storage` from now on (e.g. a node's shared-memory window), zeroed.
+    public func useGradientStorage(_ storage: FlatBuffer) {
+        precondition(storage.count == table.count, "ParameterStore: gradient storage of \(storage.count) floats for \(table.count) parameters")
+        grads = storage
+        grads.zero()
+    }
 }

@@ -46,8 +46,8 @@ struct BenchAllReduce: ParsableCommand {
         options.megabytes = mb
         options.repeats = repeats
         options.warmup = warmup
-        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
-            var result = try AllReduceBenchmark(options: options).run(collective: MPICollective(world), progress: progress)
+        try BenchmarkOutput.runOnEveryRank(json: json) { collective, progress in
+            var result = try AllReduceBenchmark(options: options).run(collective: collective, progress: progress)
             result.algorithm = Self.algorithmName(try MPIRuntime.integerControlVariable("coll_libnbc_iallreduce_algorithm"))
             return (result, result.report)
         }

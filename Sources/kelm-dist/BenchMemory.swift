@@ -38,13 +38,13 @@ struct BenchMemory: ParsableCommand {
     }
 
     func run() throws {
-        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
+        try BenchmarkOutput.runOnEveryRank(json: json) { collective, progress in
             let loaded = try ConfigLoader.load(file: config, overrides: overrides + (dtype.map { ["memory.dtype=\($0)"] } ?? []))
-            try TrainCommandSupport.setThreadsPerRank(world)
+            try TrainCommandSupport.setThreadsPerRank(collective.communicator)
             var options = MemoryBenchmark.Options(config: loaded)
             options.entities = entities
             options.repeats = repeats
-            let result = try MemoryBenchmark(options: options).run(collective: MPICollective(world), log: progress)
+            let result = try MemoryBenchmark(options: options).run(collective: collective, log: progress)
             return (result, result.report)
         }
     }

@@ -24,11 +24,15 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Gradient bucket cap in MiB.")
     var bucketMB = 4.0
 
+    @Option(help: "How dense buckets are summed (train.allreduce): auto (the node's shared memory when every rank is on one node, else MPI) or mpi.")
+    var allreduce = "auto"
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func validate() throws {
         guard steps >= 1, warmup >= 0, batch >= 1, bucketMB > 0 else { throw ValidationError("--steps, --batch and --bucket-mb must be positive") }
+        guard ["auto", "mpi"].contains(allreduce) else { throw ValidationError("--allreduce must be auto or mpi, not \(allreduce)") }
     }
 
     func run() throws {
@@ -38,8 +42,9 @@ struct BenchTrain: ParsableCommand {
         options.steps = steps
         options.warmupSteps = warmup
         options.bucketMB = bucketMB
-        try BenchmarkOutput.runOnEveryRank(json: json) { world, progress in
-            let result = try TrainBenchmark(options: options).run(collective: MPICollective(world), progress: progress)
+        options.allreduce = allreduce
+        try BenchmarkOutput.runOnEveryRank(json: json) { collective, progress in
+            let result = try TrainBenchmark(options: options).run(collective: collective, progress: progress)
             return (result, result.report)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KELMDistributed
 import KELMMPI
 import KELMTraining
 import Logging
@@ -23,12 +24,16 @@ enum BenchmarkOutput {
     /// A benchmark that every rank runs (under mpirun, or as one process): when one rank fails,
     /// every rank stops; rank 0 alone logs the progress lines and prints the result.
     static func runOnEveryRank<R: Encodable>(
-        json: Bool, _ benchmark: (_ world: Communicator, _ progress: (String) -> Void) throws -> (result: R, report: String)
+        json: Bool, _ benchmark: (_ collective: MPICollective, _ progress: (String) -> Void) throws -> (result: R, report: String)
     ) throws {
         let world = try MPIRuntime.world()
         let logger = Logger(label: "kelm-dist.bench")
+        // made out here: what it shares between the ranks is freed collectively, so it must
+        // outlive an error unwinding the benchmark on one rank (which then aborts them all)
+        let collective = MPICollective(world)
         try TrainCommandSupport.stoppingEveryRankOnError(world) {
-            let (result, report) = try benchmark(world) { line in if world.rank == 0 { logger.info("\(line)") } }
+            let (result, report) = try benchmark(collective) { line in if world.rank == 0 { logger.info("\(line)") } }
+            try collective.close()
             if world.rank == 0 { try print(result, report: report, json: json) }
             try MPIRuntime.finalize()
         }

@@ -32,6 +32,8 @@ struct Train: ParsableCommand {
         // trainer on one rank, that rank would wait for the others (in a barrier of their own)
         // instead of aborting them.
         var windows: [NodeSharedMemory] = []
+        // The same for the gradient buffers the collective shares between a node's ranks.
+        let collective = MPICollective(world)
         try TrainCommandSupport.stoppingEveryRankOnError(world) {
             var loaded = try ConfigLoader.load(file: config, overrides: overrides)
             let plan = try resume.map { try ResumePlan(requested: loaded, path: $0, worldSize: world.size) }
@@ -39,7 +41,7 @@ struct Train: ParsableCommand {
             try TrainCommandSupport.setThreadsPerRank(world)
             var logger = Logger(label: "kelm-dist.train")
             logger.logLevel = world.rank == 0 ? .info : .error
-            var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: MPICollective(world),
+            var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: collective,
                                   initFrom: initFrom, runDirectory: out, logger: logger)
             run.resume = plan
             run.sharedMemory = { bytes in
@@ -50,6 +52,7 @@ struct Train: ParsableCommand {
             let summary = try run.run()
             for shared in windows { try shared.window.close() }  // every rank gets here: collective
             windows.removeAll()
+            try collective.close()
             if world.rank == 0, let path = summary.checkpoint { print(path) }
             try MPIRuntime.finalize()
         }

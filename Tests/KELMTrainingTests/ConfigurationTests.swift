@@ -93,6 +93,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.train.consistencyEvery, 100)
         XCTAssertEqual(c.train.nonfinite, .stop)
         XCTAssertEqual(c.train.collectiveTimeoutSeconds, 300)
+        XCTAssertEqual(c.train.allreduce, .auto)
 
         XCTAssertEqual(c.routing.fraction, 0.1)
         XCTAssertEqual(c.routing.interval, 200)
@@ -138,11 +139,11 @@ final class ConfigurationTests: XCTestCase {
         let keys = KELMConfig.allKeys
         XCTAssertEqual(keys.count, Set(keys).count)
         for key in ["model.init_from", "model.mint_hidden", "model.layer_norm_eps", "data.path",
-                    "train.micro_batch", "train.collective_timeout_s", "routing.ig_mode",
+                    "train.micro_batch", "train.collective_timeout_s", "train.allreduce", "routing.ig_mode",
                     "memory.block_entities", "checkpoint.keep", "eval.split", "log.every"] {
             XCTAssertTrue(keys.contains(key), key)
         }
-        XCTAssertEqual(keys.count, 18 + 2 + 15 + 5 + 11 + 2 + 5 + 1)
+        XCTAssertEqual(keys.count, 18 + 2 + 16 + 5 + 11 + 2 + 5 + 1)
     }
 
     // MARK: - Loading
@@ -438,6 +439,7 @@ final class ConfigurationTests: XCTestCase {
         let keys: [(String, String)] = [
             ("train.param_policy", "knowledge-paths, ffn-routed, full"),
             ("train.nonfinite", "stop, skip"),
+            ("train.allreduce", "auto, mpi"),
             ("routing.ig_mode", "joint, per-layer"),
             ("memory.refresh", "full, rolling"),
             ("memory.scope", "all, reachable"),

@@ -36,6 +36,7 @@ final class MultiRankResumeTests: XCTestCase {
     func resumeIsBitExact(_ config: KELMConfig) throws {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
         let data = MultiRankTrainingTests.data()
         let straight = try Trainer(config: config, data: data, collective: collective)
         for _ in 0..<6 { _ = try straight.trainStep() }
@@ -83,7 +84,9 @@ final class MultiRankRescaleTests: XCTestCase {
         let plan = try ResumePlan(requested: oneRank, path: dir, worldSize: N)
         XCTAssertEqual(plan.config.train.microBatch * N * plan.config.train.accumulation, 2 * N)
         if N > 1 { XCTAssertEqual(plan.notes.count, 1, "the run says what it adjusted") }
-        let resumed = try Trainer(config: plan.config, data: data, collective: MPICollective(world), fillMemory: false)
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
         try resumed.restore(from: plan.checkpoint)
         for _ in 3..<6 { _ = try resumed.trainStep() }
         MultiRankTrainingTests.assertSameParameters(resumed, straight, label: "resumed on \(N) ranks vs 1 rank")
@@ -106,8 +109,10 @@ final class MultiRankConsistencyTests: XCTestCase {
     /// A replica that diverged is found and named, on every rank.
     func testDivergedReplicaIsNamed() throws {
         let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
         let t = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 1), data: MultiRankTrainingTests.data(),
-                            collective: MPICollective(world))
+                            collective: collective)
         XCTAssertNoThrow(try t.checkConsistency())
         guard world.size > 1 else { return }
         if world.rank == world.size - 1 { try t.model.store.values("gnn.final.h0.bias")[0] += 1 }

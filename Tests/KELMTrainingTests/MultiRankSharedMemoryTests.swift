@@ -14,7 +14,9 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         let config = try MultiRankTrainingTests.config(microBatch: 1)
         let data = MultiRankTrainingTests.data()
         var shared: NodeSharedMemory? = nil
-        let t = try Trainer(config: config, data: data, collective: MPICollective(world), sharedMemory: { bytes in
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        let t = try Trainer(config: config, data: data, collective: collective, sharedMemory: { bytes in
             shared = try NodeSharedMemory.make(world: world, bytes: bytes)
             return shared.map { ($0.storage, $0) }
         })
@@ -44,6 +46,7 @@ final class MultiRankSharedMemoryTests: XCTestCase {
     func testFloat16TrainingSharesOneHalfPrecisionCopy() throws {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
         var config = try MultiRankTrainingTests.config(microBatch: 1)
         config.memory.dtype = .float16
         config.memory.initInterval = 1   // refreshes at steps 1, 2 and 3
@@ -96,12 +99,14 @@ final class MultiRankSharedMemoryTests: XCTestCase {
     /// lone process draws, and they stay so after a step (never refreshed).
     func testRandomFeaturesAreTheSameOnEveryRank() throws {
         let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
         var config = try MultiRankTrainingTests.config(microBatch: 1)
         config.memory.features = .random
         config.memory.initInterval = 1
         config.memory.maxInterval = 1
         let data = MultiRankTrainingTests.data()
-        let t = try Trainer(config: config, data: data, collective: MPICollective(world), sharedMemory: { bytes in
+        let t = try Trainer(config: config, data: data, collective: collective, sharedMemory: { bytes in
             try NodeSharedMemory.make(world: world, bytes: bytes).map { ($0.storage, $0) }
         })
         let alone = EntityContextMemory(entityCount: data.entityCount, width: config.model.hiddenSize)

@@ -2,6 +2,7 @@ import KELMDistributed
 import KELMMPI
 import KELMModel
 import KELMNumerics
+import KELMTestSupport
 import XCTest
 @testable import KELMTraining
 
@@ -10,14 +11,14 @@ import XCTest
 /// The test script runs this class under mpirun -np 2 and -np 3; under plain `swift test` it
 /// runs at one rank. Every rank computes the one-rank reference itself.
 final class MultiRankTrainingTests: XCTestCase {
-    static func config(microBatch: Int, accumulation: Int = 1, policy: String = "full") throws -> KELMConfig {
+    static func config(microBatch: Int, accumulation: Int = 1, policy: String = "full", allreduce: String = "auto") throws -> KELMConfig {
         try ConfigLoader.load(overrides: [
             "model.hidden_size=16", "model.num_layers=2", "model.num_heads=2", "model.ffn_size=24",
             "model.vocab_size=300", "model.max_positions=16", "model.fusion_layers=1", "model.gnn_hidden=8",
             "model.gnn_heads=2", "model.max_tokens=12", "model.max_nodes=6", "model.dropout=0", "model.gnn_dropout=0",
             "memory.description_tokens=8", "train.micro_batch=\(microBatch)", "train.accumulation=\(accumulation)",
             "train.steps=5", "train.warmup_steps=1", "train.param_policy=\(policy)", "train.bucket_mb=0.001",
-            "train.consistency_every=1", "train.clip=0.5", "train.lr_new=3e-3",
+            "train.consistency_every=1", "train.clip=0.5", "train.lr_new=3e-3", "train.allreduce=\(allreduce)",
         ])
     }
 
@@ -51,7 +52,11 @@ final class MultiRankTrainingTests: XCTestCase {
     func testRanksEqualOneRankWithTheGlobalBatch() throws {
         let world = try MPIRuntime.world()
         let B = 2
-        let distributed = try Self.train(try Self.config(microBatch: B), collective: MPICollective(world))
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        let distributed = try Self.train(try Self.config(microBatch: B), collective: collective)
+        // ranks on one machine: the buckets went through the node's shared memory
+        XCTAssertEqual(distributed.reducer.shared != nil, try MPITopology.everyRankOnOneNode(world))
         let reference = try Self.train(try Self.config(microBatch: B * world.size), collective: SingleProcess())
         Self.assertSameParameters(distributed, reference, label: "\(world.size) ranks × B \(B) vs 1 rank × B \(B * world.size)")
         // and the run really changed the parameters
@@ -60,11 +65,29 @@ final class MultiRankTrainingTests: XCTestCase {
         XCTAssertTrue(zip(w, v).contains { $0 != $1 })
     }
 
+    /// With gradient accumulation (the buckets go out during the last micro-batch only), through
+    /// the node's shared memory and through MPI's all-reduce (train.allreduce: mpi).
+    func testAccumulatingRanksEqualOneRankThroughEitherTransport() throws {
+        let world = try MPIRuntime.world()
+        let reference = try Self.train(try Self.config(microBatch: 2 * world.size), collective: SingleProcess())
+        let oneNode = try MPITopology.everyRankOnOneNode(world)
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        for allreduce in ["auto", "mpi"] {
+            let distributed = try Self.train(try Self.config(microBatch: 1, accumulation: 2, allreduce: allreduce),
+                                             collective: collective)
+            XCTAssertEqual(distributed.reducer.shared != nil, allreduce == "auto" && oneNode, allreduce)
+            Self.assertSameParameters(distributed, reference, label: "\(allreduce): \(world.size) ranks × A 2 × B 1 vs 1 rank × B \(2 * world.size)")
+        }
+    }
+
     /// Routing on: N ranks select the same neurons and reach the same parameters as one rank.
     func testRoutedRanksEqualOneRank() throws {
         let world = try MPIRuntime.world()
         let B = 2
-        let distributed = try Self.train(try Self.config(microBatch: B, policy: "ffn-routed"), collective: MPICollective(world))
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        let distributed = try Self.train(try Self.config(microBatch: B, policy: "ffn-routed"), collective: collective)
         let reference = try Self.train(try Self.config(microBatch: B * world.size, policy: "ffn-routed"), collective: SingleProcess())
         XCTAssertEqual(distributed.paths?.checksum, reference.paths?.checksum, "the same knowledge paths")
         Self.assertSameParameters(distributed, reference, label: "routed: \(world.size) ranks × B \(B) vs 1 rank")
@@ -74,8 +97,10 @@ final class MultiRankTrainingTests: XCTestCase {
     /// moments bit-identical after steps; selected ones moved.
     func testKnowledgePathsLeaveFrozenAndUnselectedAlone() throws {
         let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
         let t = try Trainer(config: try Self.config(microBatch: 1, policy: "knowledge-paths"), data: Self.data(),
-                            collective: MPICollective(world))
+                            collective: collective)
         let attention = try t.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }
         let inter = try t.model.store.values("lm.encoder.layer.1.intermediate.dense.weight").map { $0 }
         let outW = try t.model.store.values("lm.encoder.layer.1.output.dense.weight").map { $0 }

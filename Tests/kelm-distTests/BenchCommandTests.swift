@@ -55,6 +55,13 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(sizes.reduce(0, +), all)
         XCTAssertEqual(all, object["bytes_dense_equivalent"] as? Int, "full: every parameter reduced densely")
         XCTAssertGreaterThan(all, 30522 * 384 * 4, "the word embedding alone is 47 MB")
+        XCTAssertEqual(object["allreduce"] as? String, "none", "one rank: nothing crosses")
+    }
+
+    func testBenchTrainRejectsAnUnknownTransport() throws {
+        let r = try CommandRunner.run(["bench", "train", "--allreduce", "nccl"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--allreduce must be auto or mpi, not nccl"), r.stderr)
     }
 
     func testBenchLMAllPositions() throws {

@@ -13,6 +13,8 @@ public struct TrainBenchmark {
         public var warmupSteps = 2
         public var threads = 1
         public var bucketMB = 4.0
+        /// `train.allreduce`: auto or mpi.
+        public var allreduce = "auto"
         public var seed: UInt64 = 0
         public init() {}
     }
@@ -67,6 +69,8 @@ public struct TrainBenchmark {
         public var sec_per_step_with_attribution: Double
         public var bytes_allreduced: Int
         public var bytes_dense_equivalent: Int
+        /// How the dense buckets were summed: "node shared memory", "MPI_Iallreduce" or "none" (one rank).
+        public var allreduce: String
         /// Share of the reduced gradient bytes whose all-reduce started before backward ended.
         public var fraction_bytes_started_before_backward_end: Double
         public var buckets: [BucketTiming]
@@ -84,7 +88,7 @@ public struct TrainBenchmark {
             "model.dropout=0", "model.gnn_dropout=0", "model.fusion_layers=3", "model.gnn_hidden=128", "model.gnn_heads=4",
             "model.max_nodes=64", "model.max_tokens=128", "train.micro_batch=\(options.microBatch)",
             "train.param_policy=\(options.policy)", "train.consistency_every=0", "train.steps=100000",
-            "train.bucket_mb=\(options.bucketMB)",
+            "train.bucket_mb=\(options.bucketMB)", "train.allreduce=\(options.allreduce)",
         ])
     }
 
@@ -175,6 +179,7 @@ public struct TrainBenchmark {
                       sec_per_step_with_attribution: m.median + m.attribution * 1e-3 / Double(max(1, config.routing.interval)),
                       bytes_allreduced: trainer.reducer.denseBytes + (trainer.paths?.packed.count ?? 0) * 4,
                       bytes_dense_equivalent: trainer.model.store.table.count * 4,
+                      allreduce: collective.size == 1 ? "none" : trainer.reducer.shared != nil ? "node shared memory" : "MPI_Iallreduce",
                       fraction_bytes_started_before_backward_end: reduced > 0 ? Double(early) / Double(reduced) : 0,
                       buckets: m.buckets, phases: m.phases, phases_alone: phasesAlone ?? m.phases)
     }
@@ -191,8 +196,8 @@ extension TrainBenchmark.Result {
                    sec_per_step, exposed_comm_ms, 100 * exposed_fraction, exposed_comm_longest_wait_ms, backward_ms),
             String(format: "  attribution %.0f ms every %d steps: %.1f ms per step amortised; %.3f s/step with it", attribution_ms,
                    Int((attribution_ms / max(amortised_attribution_ms, 1e-9)).rounded()), amortised_attribution_ms, sec_per_step_with_attribution),
-            String(format: "  all-reduced %.1f MB per step (full preset: %.1f MB); %.0f%% of it started before backward ended",
-                   Double(bytes_allreduced) / 1e6, Double(bytes_dense_equivalent) / 1e6, 100 * fraction_bytes_started_before_backward_end),
+            String(format: "  all-reduced %.1f MB per step (full preset: %.1f MB) through %@; %.0f%% of it started before backward ended",
+                   Double(bytes_allreduced) / 1e6, Double(bytes_dense_equivalent) / 1e6, allreduce, 100 * fraction_bytes_started_before_backward_end),
             "  phase (median ms)   forward   backward   exposed comm   optimizer   other",
             phaseLine("together", phases),
             phaseLine("rank 0 alone", phases_alone),

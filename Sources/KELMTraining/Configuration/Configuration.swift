@@ -263,6 +263,15 @@ extension KELMConfig {
             case skip
         }
 
+        /// `train.allreduce`: how the dense gradient buckets are summed over the ranks.
+        public enum AllReduceTransport: String, ConfigEnum {
+            /// `auto`: through the node's shared memory when every rank runs on one node, through
+            /// MPI (`MPI_Iallreduce`) otherwise.
+            case auto
+            /// `mpi`: always through MPI.
+            case mpi
+        }
+
         /// `steps`: number of optimizer steps. DESIGN gives no default; 1000 here.
         public var steps: Int = 1000
         /// `micro_batch` B: samples per rank per micro-step. Default 8.
@@ -294,6 +303,8 @@ extension KELMConfig {
         public var nonfinite: NonfinitePolicy = .stop
         /// `collective_timeout_s`: seconds a collective may take before the run is aborted. Default 300.
         public var collectiveTimeoutSeconds: Double = 300
+        /// `allreduce`: how dense buckets are summed (not in DESIGN §10). Default `auto`.
+        public var allreduce: AllReduceTransport = .auto
 
         /// The default train section.
         public init() {}
@@ -314,6 +325,7 @@ extension KELMConfig {
             case consistencyEvery = "consistency_every"
             case nonfinite
             case collectiveTimeoutSeconds = "collective_timeout_s"
+            case allreduce
         }
 
         /// Decodes strictly; absent keys take their defaults.
@@ -335,6 +347,7 @@ extension KELMConfig {
             consistencyEvery = try r.value(.consistencyEvery, d.consistencyEvery)
             nonfinite = try r.enumeration(.nonfinite, d.nonfinite)
             collectiveTimeoutSeconds = try r.value(.collectiveTimeoutSeconds, d.collectiveTimeoutSeconds)
+            allreduce = try r.enumeration(.allreduce, d.allreduce)
         }
 
         /// Encodes every key.
@@ -355,6 +368,7 @@ extension KELMConfig {
             try c.encode(consistencyEvery, forKey: .consistencyEvery)
             try c.encode(nonfinite, forKey: .nonfinite)
             try c.encode(collectiveTimeoutSeconds, forKey: .collectiveTimeoutSeconds)
+            try c.encode(allreduce, forKey: .allreduce)
         }
     }
 }

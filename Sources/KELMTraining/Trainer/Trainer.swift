@@ -215,14 +215,25 @@ public final class Trainer {
             gatheredWordRowIds = [Int64](repeating: 0, count: collective.size * wordRows.capacity)
             gatheredWordRows = FlatBuffer(count: collective.size * wordRows.capacity * wordRows.width)
         }
-        reducer = GradientReducer(table: table, policies: reduction,
-                                  readyStage: table.entries.map {
-                                      // the tied decoder's part is final after the heads
-                                      splitWordGradient && $0.name == "lm.embeddings.word_embeddings.weight"
-                                          ? 0 : stages[BackwardStage.of($0.name)] ?? 0
-                                  },
-                                  capBytes: Int(config.train.bucketMB * 1_048_576), grads: model.store.grads,
-                                  collective: collective)
+        let buckets = GradientReducer.plan(table: table, policies: reduction,
+                                           readyStage: table.entries.map {
+                                               // the tied decoder's part is final after the heads
+                                               splitWordGradient && $0.name == "lm.embeddings.word_embeddings.weight"
+                                                   ? 0 : stages[BackwardStage.of($0.name)] ?? 0
+                                           },
+                                           capBytes: Int(config.train.bucketMB * 1_048_576))
+        // every rank on one node: the buckets are summed through shared memory (train.allreduce)
+        var shared: NodeSharedGradients? = nil
+        if config.train.allreduce == .auto, let mpi = collective as? MPICollective {
+            shared = try mpi.nodeSharedGradients(count: table.count, buckets: buckets.map(\.range))
+        }
+        if let shared {
+            model.store.useGradientStorage(shared.gradients)
+            notes.append("dense gradients are summed through the node's shared memory (all \(collective.size) ranks on one node; train.allreduce: mpi sends them through MPI instead)")
+        } else if collective.size > 1 && config.train.allreduce == .auto {
+            notes.append("dense gradients go through MPI_Iallreduce: the ranks span several nodes, or /dev/shm has no room for \(collective.size) × \(table.count * 4 / 1_000_000) MB")
+        }
+        reducer = GradientReducer(buckets: buckets, grads: model.store.grads, collective: collective, shared: shared)
         order = SampleOrder(sampleCount: data.segmentCount, microBatch: B, worldSize: collective.size,
                             accumulation: config.train.accumulation, seed: UInt64(config.data.seed))
         batches = (0..<config.train.accumulation).map { _ in
@@ -274,6 +285,7 @@ public final class Trainer {
     public func trainStep() throws -> StepMetrics {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
+        try reducer.requireBuffers()
         Self.debugStall(rank: rank, step: g)
         var refresh: (ms: Double, entities: Int)? = nil
         if config.memory.features == .memory && memorySchedule.isDue(step: g) {
