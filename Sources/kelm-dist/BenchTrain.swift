@@ -21,6 +21,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Untimed warm-up steps.")
     var warmup = 2
 
+    @Option(help: "Rounds of (rank 0 alone, every rank alone at once, together), interleaved; the figures are medians over all their timed steps.")
+    var rounds = 1
+
     @Option(name: .customLong("bucket-mb"), help: "Gradient bucket cap in MiB.")
     var bucketMB = 4.0
 
@@ -31,7 +34,7 @@ struct BenchTrain: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard steps >= 1, warmup >= 0, batch >= 1, bucketMB > 0 else { throw ValidationError("--steps, --batch and --bucket-mb must be positive") }
+        guard steps >= 1, warmup >= 0, batch >= 1, bucketMB > 0, rounds >= 1 else { throw ValidationError("--steps, --batch, --rounds and --bucket-mb must be positive") }
         guard ["auto", "mpi"].contains(allreduce) else { throw ValidationError("--allreduce must be auto or mpi, not \(allreduce)") }
     }
 
@@ -43,6 +46,7 @@ struct BenchTrain: ParsableCommand {
         options.warmupSteps = warmup
         options.bucketMB = bucketMB
         options.allreduce = allreduce
+        options.rounds = rounds
         try BenchmarkOutput.runOnEveryRank(json: json) { collective, progress in
             let result = try TrainBenchmark(options: options).run(collective: collective, progress: progress)
             return (result, result.report)

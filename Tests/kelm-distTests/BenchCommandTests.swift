@@ -32,11 +32,14 @@ final class BenchCommandTests: XCTestCase {
     /// buckets no larger than the cap (the tied word embedding, 47 MB, is cut into pieces).
     func testBenchTrainJson() throws {
         let r = try CommandRunner.run(["bench", "train", "--policy", "full", "--batch", "1", "--steps", "1",
-                                       "--warmup", "0", "--bucket-mb", "1", "--json"])
+                                       "--warmup", "0", "--bucket-mb", "1", "--rounds", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["ranks"] as? Int, 1)
+        XCTAssertEqual(object["rounds"] as? Int, 2)
         XCTAssertEqual(object["efficiency"] as? Double, 1)
+        XCTAssertEqual(object["efficiency_lowest_round"] as? Double, 1)
+        XCTAssertEqual(object["efficiency_highest_round"] as? Double, 1)
         XCTAssertEqual(object["tokens_per_s_per_rank"] as? Double, object["tokens_per_s_alone"] as? Double)
         XCTAssertEqual(object["tokens_per_s_concurrent_alone"] as? Double, object["tokens_per_s_alone"] as? Double)
         XCTAssertEqual(object["contention_ceiling"] as? Double, 1)

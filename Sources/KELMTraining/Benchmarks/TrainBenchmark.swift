@@ -4,7 +4,8 @@ import KELMNumerics
 /// `kelm-dist bench train` (under mpirun -np N, one thread per rank): the data-parallel
 /// training step of the default fusion model on synthetic data. Reports per-rank tokens/s,
 /// weak-scaling efficiency against rank 0 running alone, exposed communication, and when each
-/// gradient bucket's all-reduce started relative to the end of backward.
+/// gradient bucket's all-reduce started relative to the end of backward. The entity memory is
+/// not refreshed during the run (`bench memory` times that).
 public struct TrainBenchmark {
     public struct Options: Sendable {
         public var policy = "full"
@@ -13,6 +14,8 @@ public struct TrainBenchmark {
         public var warmupSteps = 2
         public var threads = 1
         public var bucketMB = 4.0
+        /// Rounds of (alone, every rank alone at once, together), interleaved.
+        public var rounds = 1
         /// `train.allreduce`: auto or mpi.
         public var allreduce = "auto"
         public var seed: UInt64 = 0
@@ -42,9 +45,14 @@ public struct TrainBenchmark {
     public struct Result: Codable, Sendable {
         public var ranks: Int
         public var policy: String
+        /// Rounds of the three runs, interleaved; the figures are medians over all their steps.
+        public var rounds: Int
         public var tokens_per_s_per_rank: Double
         public var tokens_per_s_alone: Double
         public var efficiency: Double
+        /// The lowest and highest efficiency of a single round (rank 0's alone against together).
+        public var efficiency_lowest_round: Double
+        public var efficiency_highest_round: Double
         /// Per-rank tokens/s (mean over ranks) with every rank running alone at the same time:
         /// the same work, no communication.
         public var tokens_per_s_concurrent_alone: Double
@@ -89,6 +97,9 @@ public struct TrainBenchmark {
             "model.max_nodes=64", "model.max_tokens=128", "train.micro_batch=\(options.microBatch)",
             "train.param_policy=\(options.policy)", "train.consistency_every=0", "train.steps=100000",
             "train.bucket_mb=\(options.bucketMB)", "train.allreduce=\(options.allreduce)",
+            // the entity memory's scheduled refreshes (steps 10, 20, 30, …: seconds each) are
+            // `bench memory`'s to time; here they would only disturb the steps around them
+            "memory.init_interval=1000000000", "memory.max_interval=1000000000",
         ])
     }
 
@@ -97,91 +108,115 @@ public struct TrainBenchmark {
                               nodesPerSegment: 64, seed: options.seed)
     }
 
-    /// Median seconds per step of `trainer` over the timed steps, and per-step extras.
-    func measure(_ trainer: Trainer, progress: (String) -> Void) throws
-        -> (median: Double, phases: PhaseTimes, longestWait: Double, attribution: Double, buckets: [BucketTiming]) {
+    /// What the timed steps of one trainer measured, over every round.
+    struct Samples {
         var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], exposed: [Double] = []
-        var longestWait: [Double] = []
-        var optimizer: [Double] = [], other: [Double] = []
+        var longestWait: [Double] = [], optimizer: [Double] = [], other: [Double] = []
         var attribution = 0.0
         var buckets: [BucketTiming] = []
-        for i in 0..<(options.warmupSteps + options.steps) {
+
+        static func median(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
+        var medianSeconds: Double { Self.median(times) }
+        var phases: PhaseTimes {
+            PhaseTimes(forward_ms: Self.median(forward), backward_ms: Self.median(backward), exposed_comm_ms: Self.median(exposed),
+                       optimizer_ms: Self.median(optimizer), other_ms: Self.median(other))
+        }
+    }
+
+    /// Runs `warmup` untimed and `options.steps` timed steps of `trainer`, adding to `samples`;
+    /// returns the median seconds of this call's timed steps.
+    @discardableResult
+    func measure(_ trainer: Trainer, warmup: Int, into samples: inout Samples, progress: (String) -> Void) throws -> Double {
+        var mine: [Double] = []
+        for i in 0..<(warmup + options.steps) {
             let start = Profiler.now()
             let m = try trainer.trainStep()
             let seconds = Double(Profiler.now() - start) * 1e-9
-            if let a = m.attribution_ms { attribution = max(attribution, a) }
+            if let a = m.attribution_ms { samples.attribution = max(samples.attribution, a) }
             // every rank's wait for the gradients (outside the step's timing)
             let waits = try [m.time_comm_exposed_ms].withUnsafeBufferPointer { try trainer.collective.allGatherV($0) }
-            if i >= options.warmupSteps {
-                times.append(seconds)
-                forward.append(m.time_forward_ms)
-                backward.append(m.time_backward_ms)
-                exposed.append(waits.min()!)
-                longestWait.append(waits.max()!)
-                optimizer.append(m.time_optimizer_ms)
-                other.append(seconds * 1e3 - m.time_forward_ms - m.time_backward_ms - m.time_comm_exposed_ms
-                             - m.time_optimizer_ms - (m.attribution_ms ?? 0))
-                progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms (longest wait %.1f ms)",
-                                i - options.warmupSteps + 1, options.steps, seconds, waits.min()!, waits.max()!))
-                let end = Double(trainer.backwardEndNanoseconds)
-                buckets = zip(trainer.reducer.buckets, trainer.reducer.timings).map { b, t in
-                    BucketTiming(bytes: b.bytes, started_before_backward_end_ms: (end - Double(t.startedNanoseconds)) * 1e-6,
-                                 finished_after_backward_end_ms: (Double(t.finishedNanoseconds) - end) * 1e-6)
-                }
+            guard i >= warmup else { continue }
+            mine.append(seconds)
+            samples.times.append(seconds)
+            samples.forward.append(m.time_forward_ms)
+            samples.backward.append(m.time_backward_ms)
+            samples.exposed.append(waits.min()!)
+            samples.longestWait.append(waits.max()!)
+            samples.optimizer.append(m.time_optimizer_ms)
+            samples.other.append(seconds * 1e3 - m.time_forward_ms - m.time_backward_ms - m.time_comm_exposed_ms
+                                 - m.time_optimizer_ms - (m.attribution_ms ?? 0))
+            progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms (longest wait %.1f ms)",
+                            i - warmup + 1, options.steps, seconds, waits.min()!, waits.max()!))
+            let end = Double(trainer.backwardEndNanoseconds)
+            samples.buckets = zip(trainer.reducer.buckets, trainer.reducer.timings).map { b, t in
+                BucketTiming(bytes: b.bytes, started_before_backward_end_ms: (end - Double(t.startedNanoseconds)) * 1e-6,
+                             finished_after_backward_end_ms: (Double(t.finishedNanoseconds) - end) * 1e-6)
             }
         }
-        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
-        let phases = PhaseTimes(forward_ms: median(forward), backward_ms: median(backward), exposed_comm_ms: median(exposed),
-                                optimizer_ms: median(optimizer), other_ms: median(other))
-        return (median(times), phases, median(longestWait), attribution, buckets)
+        return Samples.median(mine)
     }
 
+    /// At several ranks each round runs three ways in turn: rank 0 alone, every rank alone at
+    /// the same time, all ranks together; the figures are medians over the steps of all rounds,
+    /// so that a slow minute of the machine falls on every way alike instead of on one.
     public func run(collective: Collective, progress: (String) -> Void) throws -> Result {
         OpenBLAS.setThreads(options.threads)
         let config = try self.config(), data = self.data()
         let tokensPerStep = Double(options.microBatch * config.model.maxTokens)
-        var alone = 0.0, concurrentAlone = 0.0
-        var phasesAlone: PhaseTimes? = nil
-        if collective.size > 1 {
-            var solo: Trainer? = nil
-            if collective.rank == 0 {
-                progress("rank 0 alone:")
-                solo = try Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
-                let m = try measure(solo!, progress: progress)
-                alone = tokensPerStep / m.median
-                phasesAlone = m.phases
-            }
-            try collective.barrier()
-            // every rank alone at the same time: the same work with no communication, so what
-            // the ranks cost each other through the shared cache and memory (the ceiling of the
-            // efficiency on this machine) is told apart from what communication costs
-            progress("every rank alone at the same time:")
-            let mine = try solo ?? Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false)
-            try collective.barrier()
-            var rate = [tokensPerStep / (try measure(mine, progress: progress).median)]
-            try collective.allReduceSum(&rate)      // also: no rank starts together before all are done
-            concurrentAlone = rate[0] / Double(collective.size)
-        }
-        progress("\(collective.size) rank(s) together:")
+        let rounds = max(1, options.rounds)
+        var alone = Samples(), concurrent = Samples(), together = Samples()
+        var concurrentRates: [Double] = []
+        var roundEfficiencies: [Double] = []
+        // each rank's own replica for the runs without communication
+        let solo = collective.size > 1 ? try Trainer(config: config, data: data, collective: SingleProcess(), fillMemory: false) : nil
         let trainer = try Trainer(config: config, data: data, collective: collective, fillMemory: false)
-        let m = try measure(trainer, progress: progress)
-        let perRank = tokensPerStep / m.median
-        if collective.size == 1 { alone = perRank; concurrentAlone = perRank }
-        let reduced = m.buckets.reduce(0) { $0 + $1.bytes }
-        let early = m.buckets.filter { $0.started_before_backward_end_ms > 0 }.reduce(0) { $0 + $1.bytes }
-        return Result(ranks: collective.size, policy: options.policy, tokens_per_s_per_rank: perRank, tokens_per_s_alone: alone,
-                      efficiency: perRank / alone, tokens_per_s_concurrent_alone: concurrentAlone,
-                      contention_ceiling: concurrentAlone / alone, sec_per_step: m.median, exposed_comm_ms: m.phases.exposed_comm_ms,
-                      exposed_comm_longest_wait_ms: m.longestWait,
-                      exposed_fraction: m.phases.exposed_comm_ms * 1e-3 / m.median, backward_ms: m.phases.backward_ms,
-                      attribution_ms: m.attribution,
-                      amortised_attribution_ms: m.attribution / Double(max(1, config.routing.interval)),
-                      sec_per_step_with_attribution: m.median + m.attribution * 1e-3 / Double(max(1, config.routing.interval)),
+        for round in 0..<rounds {
+            let warmup = round == 0 ? options.warmupSteps : 1
+            let label = rounds > 1 ? "round \(round + 1)/\(rounds): " : ""
+            var aloneSeconds = 0.0
+            if let solo {
+                if collective.rank == 0 {
+                    progress("\(label)rank 0 alone:")
+                    aloneSeconds = try measure(solo, warmup: warmup, into: &alone, progress: progress)
+                }
+                try collective.barrier()
+                // every rank alone at the same time: the same work with no communication, so what
+                // the ranks cost each other through the shared cache and memory (the ceiling of
+                // the efficiency on this machine) is told apart from what communication costs
+                progress("\(label)every rank alone at the same time:")
+                var rate = [tokensPerStep / (try measure(solo, warmup: warmup, into: &concurrent, progress: progress))]
+                try collective.allReduceSum(&rate)      // also: no rank starts together before all are done
+                concurrentRates.append(rate[0] / Double(collective.size))
+            }
+            progress("\(label)\(collective.size) rank(s) together:")
+            let togetherSeconds = try measure(trainer, warmup: warmup, into: &together, progress: progress)
+            roundEfficiencies.append(solo == nil ? 1 : aloneSeconds / togetherSeconds)
+        }
+        let perRank = tokensPerStep / together.medianSeconds
+        let aloneRate = solo == nil ? perRank : tokensPerStep / alone.medianSeconds
+        let concurrentAlone = solo == nil ? perRank : Samples.median(concurrentRates)
+        // rank 0's efficiencies of the rounds (other ranks do not time "alone")
+        var spread = collective.rank == 0 ? [roundEfficiencies.min() ?? 1, roundEfficiencies.max() ?? 1] : [0, 0]
+        try collective.allReduceSum(&spread)
+        let reduced = together.buckets.reduce(0) { $0 + $1.bytes }
+        let early = together.buckets.filter { $0.started_before_backward_end_ms > 0 }.reduce(0) { $0 + $1.bytes }
+        let phases = together.phases
+        let sec = together.medianSeconds
+        return Result(ranks: collective.size, policy: options.policy, rounds: rounds, tokens_per_s_per_rank: perRank,
+                      tokens_per_s_alone: aloneRate, efficiency: perRank / aloneRate,
+                      efficiency_lowest_round: spread[0], efficiency_highest_round: spread[1],
+                      tokens_per_s_concurrent_alone: concurrentAlone,
+                      contention_ceiling: concurrentAlone / aloneRate, sec_per_step: sec, exposed_comm_ms: phases.exposed_comm_ms,
+                      exposed_comm_longest_wait_ms: Samples.median(together.longestWait),
+                      exposed_fraction: phases.exposed_comm_ms * 1e-3 / sec, backward_ms: phases.backward_ms,
+                      attribution_ms: together.attribution,
+                      amortised_attribution_ms: together.attribution / Double(max(1, config.routing.interval)),
+                      sec_per_step_with_attribution: sec + together.attribution * 1e-3 / Double(max(1, config.routing.interval)),
                       bytes_allreduced: trainer.reducer.denseBytes + (trainer.paths?.packed.count ?? 0) * 4,
                       bytes_dense_equivalent: trainer.model.store.table.count * 4,
                       allreduce: collective.size == 1 ? "none" : trainer.reducer.shared != nil ? "node shared memory" : "MPI_Iallreduce",
                       fraction_bytes_started_before_backward_end: reduced > 0 ? Double(early) / Double(reduced) : 0,
-                      buckets: m.buckets, phases: m.phases, phases_alone: phasesAlone ?? m.phases)
+                      buckets: together.buckets, phases: phases, phases_alone: solo == nil ? phases : alone.phases)
     }
 }
 
@@ -189,7 +224,9 @@ extension TrainBenchmark.Result {
     public var report: String {
         var lines = [
             String(format: "data-parallel training step, %d rank(s), policy %@", ranks, policy),
-            String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency),
+            String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency)
+                + (rounds > 1 ? String(format: " (medians over %d interleaved rounds; single rounds %.3f to %.3f)", rounds,
+                                       efficiency_lowest_round, efficiency_highest_round) : ""),
             String(format: "  every rank alone at the same time: %.1f tokens/s per rank, so %.3f is lost to sharing the machine and %.3f to communication",
                    tokens_per_s_concurrent_alone, 1 - contention_ceiling, contention_ceiling - efficiency),
             String(format: "  %.3f s/step, exposed communication %.1f ms (%.1f%% of the step; longest wait of a rank %.1f ms), backward %.1f ms",
