@@ -22,15 +22,21 @@ LD_PRELOAD="$counter_dir/allocation-counter.so" .build/debug/kelm-distPackageTes
     KELMTrainingTests.StepAllocationTests 2>&1 | tee "$counter_dir/log"
 grep -q "Executed 4 tests, with 0 failures" "$counter_dir/log"
 grep -q "skipped" "$counter_dir/log" && { echo "run-tests: the allocation test was skipped" >&2; exit 1; }
+# and on 2 ranks of this machine (the buckets through the node's shared memory), counter on each
+root_flag=()
+[[ "$(id -u)" -eq 0 ]] && root_flag=(--allow-run-as-root)
+timeout -k 10 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 -x LD_PRELOAD="$counter_dir/allocation-counter.so" \
+    .build/debug/kelm-distPackageTests.xctest KELMTrainingTests.MultiRankStepAllocationTests </dev/null 2>&1 | tee "$counter_dir/log"
+[[ "$(grep -c "Test Case 'MultiRankStepAllocationTests.testSharedMemoryStepDoesNotAllocate' passed" "$counter_dir/log")" -eq 2 ]] \
+    || { echo "run-tests: the 2-rank allocation test failed" >&2; exit 1; }
+grep -q "skipped" "$counter_dir/log" && { echo "run-tests: the 2-rank allocation test was skipped" >&2; exit 1; }
 rm -rf "$counter_dir"
-echo "run-tests: the training step allocates no buffers"
+echo "run-tests: the training step allocates no buffers (1 rank, and 2 ranks through shared memory)"
 bash launch/test-mpi.sh .build/debug/kelm-distPackageTests.xctest
 
 # The command itself under mpirun: 2 ranks train the tiny config on synthetic data.
 run_dir="$(mktemp -d)"
 trap 'rm -rf "$run_dir"' EXIT
-root_flag=()
-[[ "$(id -u)" -eq 0 ]] && root_flag=(--allow-run-as-root)
 timeout -k 10 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 .build/debug/kelm-dist train --config configs/tiny.yaml \
     --set data.path=synthetic --set train.steps=3 --out "$run_dir" </dev/null
 test -s "$run_dir/checkpoints/ckpt-00000003.h5"

@@ -1,5 +1,8 @@
 import Foundation
+import KELMDistributed
+import KELMMPI
 import KELMNumerics
+import KELMTestSupport
 import XCTest
 @testable import KELMTraining
 
@@ -31,7 +34,8 @@ final class StepAllocationTests: XCTestCase {
     static let callsPerStep = 2_500
     static let bytesPerStep = 128 * 1024
 
-    func check(policy: String, accumulation: Int = 1) throws {
+    static func check(policy: String, accumulation: Int = 1, collective: Collective = SingleProcess(),
+               expectSharedGradients: Bool = false) throws {
         guard let counters = Self.counters() else {
             throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so (Tests/run-tests.sh does)")
         }
@@ -49,7 +53,8 @@ final class StepAllocationTests: XCTestCase {
         config.train.bucketMB = 0.1
         let data = SyntheticTrainingData(segments: 200, entities: 50, relations: 3, vocabSize: 2000, tokens: 32,
                                          nodesPerSegment: 8, seed: 3)
-        let t = try Trainer(config: config, data: data, collective: SingleProcess())
+        let t = try Trainer(config: config, data: data, collective: collective)
+        XCTAssertEqual(t.reducer.shared != nil, expectSharedGradients)
         for _ in 0..<3 { _ = try t.trainStep() }    // first-use growth (thread pool, caches)
         let steps = 10
         let calls0 = counters.count(), bytes0 = counters.bytes()
@@ -61,15 +66,15 @@ final class StepAllocationTests: XCTestCase {
         }
         let largest = counters.largest()
         let calls = (counters.count() - calls0) / steps, bytes = (counters.bytes() - bytes0) / steps
-        print("StepAllocationTests: \(policy), accumulation \(accumulation): \(calls) allocations, \(bytes) bytes per step, largest \(largest) bytes")
+        print("StepAllocationTests: \(policy), accumulation \(accumulation), \(collective.size) rank(s): \(calls) allocations, \(bytes) bytes per step, largest \(largest) bytes")
         XCTAssertLessThan(largest, Self.largestAllowed, "\(policy): an activation- or gradient-sized allocation inside the step")
         XCTAssertLessThanOrEqual(calls, Self.callsPerStep, "\(policy): allocation calls per step")
         XCTAssertLessThanOrEqual(bytes, Self.bytesPerStep, "\(policy): bytes allocated per step")
     }
 
-    func testFullStepDoesNotAllocate() throws { try check(policy: "full") }
-    func testKnowledgePathsStepDoesNotAllocate() throws { try check(policy: "knowledge-paths") }
-    func testAccumulatingStepDoesNotAllocate() throws { try check(policy: "full", accumulation: 2) }
+    func testFullStepDoesNotAllocate() throws { try Self.check(policy: "full") }
+    func testKnowledgePathsStepDoesNotAllocate() throws { try Self.check(policy: "knowledge-paths") }
+    func testAccumulatingStepDoesNotAllocate() throws { try Self.check(policy: "full", accumulation: 2) }
 
     /// The counter itself works: a 1 MB array is one call of at least 1 MB, and the largest.
     func testCounterSeesAnAllocation() throws {
@@ -82,5 +87,21 @@ final class StepAllocationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(counters.bytes() - bytes0, 1 << 20)
         XCTAssertGreaterThanOrEqual(counters.largest(), 1 << 20)
         XCTAssertLessThan(counters.largest(), 1 << 20, "a new window starts at each read")
+    }
+}
+
+/// The same under mpirun with every rank on this machine, so that the buckets go through the
+/// node's shared memory (and the step's MPI calls are counted too). The test script runs it with
+/// the counter preloaded on every rank; under test-mpi.sh and `swift test` it is skipped.
+final class MultiRankStepAllocationTests: XCTestCase {
+    func testSharedMemoryStepDoesNotAllocate() throws {
+        guard StepAllocationTests.counters() != nil else {
+            throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
+        }
+        let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        try StepAllocationTests.check(policy: "full", collective: collective,
+                                        expectSharedGradients: try MPITopology.everyRankOnOneNode(world))
     }
 }
