@@ -81,6 +81,20 @@ final class MultiRankTrainingTests: XCTestCase {
         }
     }
 
+    /// Once the collective has freed the node's shared gradient buffers, a step is an error
+    /// naming that, not a write into unmapped memory.
+    func testStepAfterTheSharedBuffersWereFreedIsAnError() throws {
+        let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        let t = try Trainer(config: try Self.config(microBatch: 1), data: Self.data(), collective: collective)
+        _ = try t.trainStep()
+        try collective.close()
+        guard t.reducer.shared != nil else { return }   // one rank, or ranks on several machines: nothing shared
+        XCTAssertThrowsError(try t.trainStep()) { e in
+            XCTAssertTrue("\(e)".contains("shared gradient buffers were freed"), "\(e)")
+        }
+    }
+
     /// Routing on: N ranks select the same neurons and reach the same parameters as one rank.
     func testRoutedRanksEqualOneRank() throws {
         let world = try MPIRuntime.world()
