@@ -40,7 +40,6 @@ public final class GradientReducer {
     public let shared: NodeSharedGradients?
     let grads: FlatBuffer
     private var pending: [PendingReduction?]
-    private var started: [Bool]
     private var nextBucket = 0
     private var stepStart: UInt64 = 0
     public private(set) var timings: [Timing]
@@ -66,7 +65,6 @@ public final class GradientReducer {
         self.collective = collective
         self.shared = shared
         pending = Array(repeating: nil, count: buckets.count)
-        started = Array(repeating: false, count: buckets.count)
         timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
     }
 
@@ -125,7 +123,7 @@ public final class GradientReducer {
     /// Call before the backward pass of the micro-batch whose gradients are reduced.
     public func beginStep() {
         nextBucket = 0
-        for i in started.indices { started[i] = false; pending[i] = nil; timings[i].finishedNanoseconds = 0 }
+        for i in pending.indices { pending[i] = nil; timings[i].finishedNanoseconds = 0 }
         shared?.beginRound()
         stepStart = Profiler.now()
     }
@@ -142,7 +140,6 @@ public final class GradientReducer {
                 pending[nextBucket] = try collective.startAllReduceSum(
                     UnsafeMutableBufferPointer(start: grads.pointer + b.range.lowerBound, count: b.range.count))
             }
-            started[nextBucket] = true
             nextBucket += 1
         }
         try poll()
