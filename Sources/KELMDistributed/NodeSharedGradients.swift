@@ -99,11 +99,11 @@ public final class NodeSharedGradients {
         return free >= Double(bytes) * 1.1 + 64 * 1_048_576
     }
 
-    /// FNV-1a over the element count and the bucket bounds.
+    /// FNV-1a over the element count and the bucket bounds (64-bit little-endian each).
     static func digest(count: Int, buckets: [Range<Int>]) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a64.offsetBasis
         for v in [count] + buckets.flatMap({ [$0.lowerBound, $0.upperBound] }) {
-            h = (h ^ UInt64(bitPattern: Int64(v))) &* 0x0000_0100_0000_01B3
+            withUnsafeBytes(of: Int64(v).littleEndian) { FNV1a64.mix(&h, $0) }
         }
         return h
     }

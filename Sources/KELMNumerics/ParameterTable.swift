@@ -117,10 +117,8 @@ public struct ParameterTable: Equatable, Sendable {
     /// A stable 64-bit digest of the layout (names, shapes, offsets), so ranks can check
     /// they build the same model.
     public var layoutDigest: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ bytes: some Sequence<UInt8>) {
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        }
+        var h = FNV1a64.offsetBasis
+        func mix(_ bytes: some Sequence<UInt8>) { FNV1a64.mix(&h, bytes) }
         for e in entries {
             mix(e.name.utf8)
             mix([0])

@@ -98,8 +98,8 @@ final class NodeSharedGradientsTests: XCTestCase {
                 XCTAssertEqual(sums[i], Self.value(rank: world.rank, index: i, round: round), "element \(i) is in no bucket")
             }
             // every rank holds the same bits
-            var digest: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in buckets { for i in b { digest = (digest ^ UInt64(sums[i].bitPattern)) &* 0x0000_0100_0000_01B3 } }
+            var digest = FNV1a64.offsetBasis
+            for b in buckets { sums[b].withUnsafeBytes { FNV1a64.mix(&digest, $0) } }
             let all = try [Int64(bitPattern: digest)].withUnsafeBufferPointer { try world.allGatherV($0) }
             XCTAssertEqual(Set(all).count, 1, "round \(round): every rank holds the same sums")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KELMNumerics
 import Yams
 
 extension KELMConfig {
@@ -96,25 +97,6 @@ extension KELMConfig {
         } catch let error as EncodingError {
             throw ConfigError(encoding: error)
         }
-    }
-}
-
-/// The 64-bit FNV-1a hash (Fowler–Noll–Vo): for each byte, `h = (h XOR byte) · prime`,
-/// starting from the offset basis, with wrapping multiplication.
-public enum FNV1a64 {
-    /// The FNV-1a 64 offset basis.
-    public static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
-    /// The FNV 64-bit prime.
-    public static let prime: UInt64 = 0x0000_0100_0000_01b3
-
-    /// The hash of `bytes`.
-    public static func hash<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
-        var h = offsetBasis
-        for byte in bytes {
-            h ^= UInt64(byte)
-            h = h &* prime
-        }
-        return h
     }
 }
 
