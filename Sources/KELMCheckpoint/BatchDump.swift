@@ -7,7 +7,8 @@ import KELMNumerics
 /// step elsewhere (dropout off): the batch, the memory, the parameters and the gradient.
 public enum BatchDump {
     public static let format = "kelm-dist-batch"
-    public static let formatVersion = 1
+    /// 2: source nodes (x⁰ = 0) with `/graph/node_source_entity`; 1: before them.
+    public static let formatVersion = 2
 
     /// `/params/…` and `/grads/…` path of a parameter: '.' → '/'.
     public static func tensorPath(_ group: String, _ name: String) -> String {
@@ -41,6 +42,7 @@ public enum BatchDump {
             try file.writeDataset("/graph/node_ptr", ints(graph.nodePtr, B + 1))
             try file.writeDataset("/graph/node_entity", ints(graph.nodeEntity, N))
             try file.writeDataset("/graph/node_type", ints(graph.nodeType, N))
+            try file.writeDataset("/graph/node_source_entity", ints(graph.nodeSourceEntity, N))
             try file.writeDataset("/graph/edge_index", ints(graph.edgeSource, E) + ints(graph.edgeTarget, E), shape: [2, E])
             try file.writeDataset("/graph/edge_type", ints(graph.edgeRelation, E))
             try file.writeDataset("/linkpred/pos", ints(links.positives, 3 * P), shape: [P, 3])
@@ -98,6 +100,7 @@ public enum BatchDump {
         try expect("/graph/node_ptr", [B + 1])
         let N = try shape("/graph/node_entity")?.first
         try expect("/graph/node_type", [N])
+        try expect("/graph/node_source_entity", [N])
         let E = try shape("/graph/edge_index").flatMap { $0.count == 2 ? $0[1] : nil }
         try expect("/graph/edge_index", [2, E])
         try expect("/graph/edge_type", [E])

@@ -38,6 +38,8 @@ public final class GradientReducer {
     let collective: Collective
     /// The node's shared gradient buffers, when the buckets are summed through them.
     public let shared: NodeSharedGradients?
+    /// Which of the shared buffers' bucket plans is this reducer's.
+    public let sharedPlan: Int
     let grads: FlatBuffer
     private var pending: [PendingReduction?]
     private var nextBucket = 0
@@ -57,13 +59,14 @@ public final class GradientReducer {
                   grads: grads, collective: collective, shared: shared)
     }
 
-    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil) {
-        precondition(shared.map { $0.buckets == buckets.map(\.range) && $0.gradients.pointer == grads.pointer } ?? true,
+    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, sharedPlan: Int = 0) {
+        precondition(shared.map { sharedPlan < $0.plans.count && $0.plans[sharedPlan] == buckets.map(\.range) && $0.gradients.pointer == grads.pointer } ?? true,
                      "GradientReducer: the shared gradients were made for other buckets or another buffer")
         self.buckets = buckets
         self.grads = grads
         self.collective = collective
         self.shared = shared
+        self.sharedPlan = sharedPlan
         pending = Array(repeating: nil, count: buckets.count)
         timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
     }
@@ -124,6 +127,7 @@ public final class GradientReducer {
     public func beginStep() {
         nextBucket = 0
         for i in pending.indices { pending[i] = nil; timings[i].finishedNanoseconds = 0 }
+        shared?.activate(plan: sharedPlan)
         shared?.beginRound()
         stepStart = Profiler.now()
     }

@@ -13,7 +13,12 @@ public final class MPICollective: Collective {
     /// Gradient buffers shared by the ranks, when all of them run on one node (nil otherwise).
     /// Collective. They stay valid until `close()`.
     public func nodeSharedGradients(count: Int, buckets: [Range<Int>]) throws -> NodeSharedGradients? {
-        guard let shared = try NodeSharedGradients.make(job: communicator, count: count, buckets: buckets) else { return nil }
+        try nodeSharedGradients(count: count, plans: [buckets])
+    }
+
+    /// As `nodeSharedGradients(count:buckets:)`, serving several bucket plans (`activate(plan:)`).
+    public func nodeSharedGradients(count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
+        guard let shared = try NodeSharedGradients.make(job: communicator, count: count, plans: plans) else { return nil }
         sharedGradients.append(shared)
         return shared
     }

@@ -24,14 +24,24 @@ import KELMNumerics
 /// `progress(started:)` whenever convenient; `finishRound(started:)` once backward is over. It
 /// returns only when no other rank will read this rank's buffer again in the round, so the
 /// caller may then zero and rewrite it.
+///
+/// The buffers can serve several bucket plans (the adaptation stage under `full`, then the
+/// preset, DESIGN §5): `activate(plan:)` between rounds, on every rank at the same round.
 public final class NodeSharedGradients {
     /// This rank's place among the node's ranks (the world's rank order).
     public let localRank: Int
     public let localSize: Int
     /// This rank's gradient buffer: a view into the window (give it to `ParameterStore`).
     public let gradients: FlatBuffer
-    /// The buckets' element ranges in the gradient buffer, in reduction order.
-    public let buckets: [Range<Int>]
+    /// The bucket plans these buffers serve: each the buckets' element ranges in the gradient
+    /// buffer, in reduction order.
+    public let plans: [[Range<Int>]]
+    /// The plan in use (`activate(plan:)`).
+    public private(set) var activePlan = 0
+    /// The buckets of the active plan.
+    public var buckets: [Range<Int>] { plans[activePlan] }
+    /// Buckets of the largest plan (the flag lines have room for them).
+    let maxBuckets: Int
     let node: Communicator
     let window: SharedMemoryWindow
     /// Every rank's gradient buffer, by local rank.
@@ -56,12 +66,18 @@ public final class NodeSharedGradients {
     /// holds them; nil otherwise (then the reduction goes through MPI). Collective over `job`;
     /// every rank gets the same answer, and all must pass the same `count` and `buckets`.
     public static func make(job: Communicator, count: Int, buckets: [Range<Int>]) throws -> NodeSharedGradients? {
+        try make(job: job, count: count, plans: [buckets])
+    }
+
+    /// As `make(job:count:buckets:)`, for several bucket plans over the same buffers.
+    public static func make(job: Communicator, count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
+        precondition(!plans.isEmpty, "NodeSharedGradients: at least one bucket plan")
         guard job.size > 1 else { return nil }
         let node = try job.splitShared(key: job.rank)
-        let bytes = Layout(ranks: node.size, count: count, buckets: buckets.count).windowBytes
+        let bytes = Layout(ranks: node.size, count: count, buckets: plans.map(\.count).max()!).windowBytes
         // each pair (x, −x) reduced by max gives the largest and the smallest value over the ranks
         let mine: [Int64] = [Int64(node.size), Int64(Self.fitsInSharedMemory(bytes: bytes) ? 1 : 0),
-                             Int64(bitPattern: Self.digest(count: count, buckets: buckets) >> 2)]
+                             Int64(bitPattern: Self.digest(count: count, plans: plans) >> 2)]
         var extremes = mine.flatMap { [$0, -$0] }
         try job.allReduce(&extremes, op: .max)
         guard extremes[4] == -extremes[5] else {
@@ -73,7 +89,7 @@ public final class NodeSharedGradients {
             try node.close()
             return nil
         }
-        return try NodeSharedGradients(node: node, count: count, buckets: buckets)
+        return try NodeSharedGradients(node: node, count: count, plans: plans)
     }
 
     /// Where the window lives: the flag lines, then each rank's buffer, each page-aligned.
@@ -99,22 +115,23 @@ public final class NodeSharedGradients {
         return free >= Double(bytes) * 1.1 + 64 * 1_048_576
     }
 
-    /// FNV-1a over the element count and the bucket bounds (64-bit little-endian each).
-    static func digest(count: Int, buckets: [Range<Int>]) -> UInt64 {
+    /// FNV-1a over the element count and every plan's bucket count and bounds (64-bit little-endian each).
+    static func digest(count: Int, plans: [[Range<Int>]]) -> UInt64 {
         var h = FNV1a64.offsetBasis
-        for v in [count] + buckets.flatMap({ [$0.lowerBound, $0.upperBound] }) {
+        for v in [count] + plans.flatMap({ [$0.count] + $0.flatMap { [$0.lowerBound, $0.upperBound] } }) {
             withUnsafeBytes(of: Int64(v).littleEndian) { FNV1a64.mix(&h, $0) }
         }
         return h
     }
 
-    init(node: Communicator, count: Int, buckets: [Range<Int>]) throws {
-        precondition(buckets.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= count }, "NodeSharedGradients: bucket outside the buffer")
+    init(node: Communicator, count: Int, plans: [[Range<Int>]]) throws {
+        precondition(plans.joined().allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= count }, "NodeSharedGradients: bucket outside the buffer")
         self.node = node
-        self.buckets = buckets
+        self.plans = plans
+        maxBuckets = plans.map(\.count).max() ?? 0
         localRank = node.rank
         localSize = node.size
-        let layout = Layout(ranks: node.size, count: count, buckets: buckets.count)
+        let layout = Layout(ranks: node.size, count: count, buckets: maxBuckets)
         flagStride = layout.flagStride
         window = try SharedMemoryWindow(byteCount: layout.windowBytes, node: node)
         flags = window.base.bindMemory(to: Int64.self, capacity: localSize * flagStride)
@@ -124,9 +141,9 @@ public final class NodeSharedGradients {
         // each rank clears its own flags and buffer (so the pages are first touched by their user)
         (flags + localRank * flagStride).initialize(repeating: 0, count: flagStride)
         gradients.zero()
-        summed = Array(repeating: false, count: buckets.count)
-        copied = Array(repeating: false, count: buckets.count * localSize)
-        complete = Array(repeating: false, count: buckets.count)
+        summed = Array(repeating: false, count: maxBuckets)
+        copied = Array(repeating: false, count: maxBuckets * localSize)
+        complete = Array(repeating: false, count: maxBuckets)
         scratch = FlatBuffer(count: localSize > 2 ? Self.scratchFloats : 0)
         try node.barrier()
     }
@@ -154,8 +171,16 @@ public final class NodeSharedGradients {
     }
 
     func readyFlag(_ rank: Int, _ bucket: Int) -> UnsafeMutablePointer<Int64> { flags + rank * flagStride + bucket }
-    func summedFlag(_ rank: Int, _ bucket: Int) -> UnsafeMutablePointer<Int64> { flags + rank * flagStride + buckets.count + bucket }
-    func doneFlag(_ rank: Int) -> UnsafeMutablePointer<Int64> { flags + rank * flagStride + 2 * buckets.count }
+    func summedFlag(_ rank: Int, _ bucket: Int) -> UnsafeMutablePointer<Int64> { flags + rank * flagStride + maxBuckets + bucket }
+    func doneFlag(_ rank: Int) -> UnsafeMutablePointer<Int64> { flags + rank * flagStride + 2 * maxBuckets }
+
+    /// Uses bucket plan `plan` from the next round on. Between rounds only, and on every rank
+    /// before the same round (a flag holds the round it was set in, so the other plan's flags of
+    /// earlier rounds never count).
+    public func activate(plan: Int) {
+        precondition(plan >= 0 && plan < plans.count, "NodeSharedGradients: no bucket plan \(plan)")
+        activePlan = plan
+    }
 
     /// Starts a round (a step's reduction). Every rank calls it the same number of times.
     public func beginRound() {

@@ -47,14 +47,6 @@ public final class EntityContextMemory {
         try sharing?.synchronize()
     }
 
-    /// The contiguous block of `entities` that `rank` of `size` encodes: the first
-    /// |E| mod size ranks take one more.
-    public static func block(of count: Int, rank: Int, size: Int) -> Range<Int> {
-        let base = count / size, extra = count % size
-        let start = rank * base + min(rank, extra)
-        return start..<(start + base + (rank < extra ? 1 : 0))
-    }
-
     /// Which entities a refresh covers (DESIGN §4, `memory.refresh`).
     public enum Coverage: Equatable, Sendable {
         /// Every entity (JAKET).
@@ -78,23 +70,32 @@ public final class EntityContextMemory {
         }
     }
 
+    /// M_new of `entities` (DESIGN §4), on every rank: the descriptions are planned in batches of
+    /// similar length the same way on every rank (`DescriptionBatches`); each rank encodes its
+    /// block of batches; the blocks are all-gathered (`MPI_Allgatherv`) in plan order. Calls
+    /// `body` with each entity and its row.
+    func encodeEverywhere(_ entities: [Int], encoder: DescriptionEncoder, source: DescriptionSource,
+                          params: UnsafeMutablePointer<Float>, collective: Collective,
+                          _ body: (_ entity: Int, _ row: UnsafePointer<Float>) -> Void) throws {
+        let plan = try encoder.plan(entities: entities, source: source)
+        let mine = plan.block(rank: collective.rank, size: collective.size)
+        let local = FlatBuffer(count: plan.entries(mine).count * width)
+        try encoder.encode(plan, block: mine, entities: entities, source: source, params: params, output: local.pointer)
+        let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
+        precondition(all.count == entities.count * width, "the gathered blocks must cover the encoded entities")
+        all.withUnsafeBufferPointer { rows in
+            for (i, position) in plan.order.enumerated() { body(entities[Int(position)], rows.baseAddress! + i * width) }
+        }
+    }
+
     /// A refresh: M ← m·M + (1−m)·M_new for `entities`, in float32 (rounded to nearest on store
-    /// when float16). The covered entities are split into contiguous blocks, one per rank; each
-    /// rank encodes its block; the blocks are all-gathered and every rank applies the same update.
+    /// when float16). Every rank encodes its block of the planned batches; the blocks are
+    /// all-gathered and every rank applies the same update.
     public func refresh(entities: [Int], momentum: Float, encoder: DescriptionEncoder, source: DescriptionSource,
                         params: UnsafeMutablePointer<Float>, collective: Collective) throws {
-        let mine = Self.block(of: entities.count, rank: collective.rank, size: collective.size)
-        let local = FlatBuffer(count: mine.count * width)
-        try encoder.encode(entities: entities[mine], source: source, params: params, output: local.pointer)
-        let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
-        precondition(all.count == entities.count * width, "the gathered blocks must cover the refreshed entities")
-        let keep = momentum, take = 1 - momentum
-        if writes {
-            all.withUnsafeBufferPointer { fresh in
-                for (i, e) in entities.enumerated() {
-                    storage.blend(row: e * width, width: width, keep: keep, take: take, fresh: fresh.baseAddress! + i * width)
-                }
-            }
+        let keep = momentum, take = 1 - momentum, writes = self.writes
+        try encodeEverywhere(entities, encoder: encoder, source: source, params: params, collective: collective) { e, fresh in
+            if writes { storage.blend(row: e * width, width: width, keep: keep, take: take, fresh: fresh) }
         }
         try sharing?.synchronize()
     }
@@ -117,16 +118,15 @@ public final class EntityContextMemory {
         try sharing?.synchronize()
     }
 
-    /// Step 0: M = M_new for every entity (rounded to nearest when float16). Each rank encodes
-    /// its block; the blocks are all-gathered (`MPI_Allgatherv`) so every rank holds the same M.
+    /// Step 0: M = M_new for every entity (rounded to nearest when float16), encoded and
+    /// gathered as in `refresh`, so every rank holds the same M whatever the number of ranks.
     public func fill(encoder: DescriptionEncoder, source: DescriptionSource, params: UnsafeMutablePointer<Float>,
                      collective: Collective) throws {
-        let mine = Self.block(of: entityCount, rank: collective.rank, size: collective.size)
-        let local = FlatBuffer(count: mine.count * width)
-        try encoder.encode(entities: Array(mine)[...], source: source, params: params, output: local.pointer)
-        let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
-        precondition(all.count == storage.count, "the gathered blocks must cover every entity")
-        if writes { all.withUnsafeBufferPointer { storage.store($0.baseAddress!, at: 0, count: storage.count) } }
+        let writes = self.writes
+        try encodeEverywhere(Array(0..<entityCount), encoder: encoder, source: source, params: params,
+                             collective: collective) { e, fresh in
+            if writes { storage.store(fresh, at: e * width, count: width) }
+        }
         try sharing?.synchronize()
     }
 }

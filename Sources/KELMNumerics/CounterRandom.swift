@@ -43,6 +43,8 @@ public enum RandomPurpose: UInt32, Sendable {
     case benchmark = 6
     case test = 7
     case entityFeatures = 8
+    /// The order of a segment's 1-hop neighbours in its subgraph (DESIGN §6).
+    case neighbourSampling = 9
 }
 
 /// A position in the run's random space: everything but the element index.

@@ -31,6 +31,13 @@ public final class RoutedAdamW {
         }
     }
 
+    /// Counts one update of every neuron: a step in which AdamW updated the whole FFN (the
+    /// MLM-adaptation stage, DESIGN §5), so that a neuron's bias correction later continues from
+    /// the updates its moments hold.
+    public func countUpdateOfEveryNeuron() {
+        for i in 0..<(layers * ffnSize) { neuronSteps.pointer[i] += 1 }
+    }
+
     /// One update of every selected neuron, gradients read from `paths.packed`.
     /// `learningRates[l]` is layer l's (scheduled) learning rate.
     public func update(paths: KnowledgePaths, tensors: [LayerTensors], params: UnsafeMutablePointer<Float>,

@@ -1,6 +1,8 @@
 import ArgumentParser
 import KELMData
 
+extension PackingMode: ExpressibleByArgument {}
+
 /// `kelm-dist prepare`: build a dataset file from raw data.
 struct Prepare: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +18,12 @@ struct PrepareCommonOptions: ParsableArguments {
     @Option(help: "Output directory; the dataset is written to DIR/dataset.h5.")
     var out: String
 
-    @Option(name: .customLong("max-tokens"), help: "T: tokens per segment, [CLS] and [SEP] included.")
+    @Option(name: .customLong("max-tokens"), help: "T: tokens per segment, [CLS] and every [SEP] included.")
     var maxTokens = 128
+
+    @Option(help: ArgumentHelp("How texts fill segments: 'texts' packs them in corpus order into [CLS] text [SEP] text [SEP] … of at most T tokens; 'none' puts one text in each. Either way a text longer than T − 2 pieces is cut into windows at word boundaries, nothing is dropped.",
+                               valueName: "texts|none"))
+    var pack = PackingMode.texts
 
     @Option(name: .customLong("description-tokens"), help: "Tokens per entity description, [CLS] and [SEP] included.")
     var descriptionTokens = 64
@@ -44,6 +50,7 @@ struct PrepareCommonOptions: ParsableArguments {
     var prepareOptions: PrepareOptions {
         var options = PrepareOptions()
         options.maxTokens = maxTokens
+        options.packing = pack
         options.descriptionTokens = descriptionTokens
         options.splits.validSegments = validSegments
         options.splits.testSegments = testSegments

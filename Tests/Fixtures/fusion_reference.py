@@ -79,9 +79,12 @@ ROOT_ATTRS = ["format", "format_version", "B", "T", "config", "loss", "mlm_loss"
 INT_DATASETS = collections.OrderedDict([
     ("tokens/input_ids", 2), ("tokens/attention_mask", 2), ("tokens/mlm_labels", 2),
     ("tokens/mention_mask", 2), ("graph/node_ptr", 1), ("graph/node_entity", 1),
-    ("graph/node_type", 1), ("graph/edge_index", 2), ("graph/edge_type", 1),
+    ("graph/node_type", 1), ("graph/node_source_entity", 1), ("graph/edge_index", 2), ("graph/edge_type", 1),
     ("linkpred/pos", 2), ("linkpred/neg_head", 2), ("linkpred/neg_tail", 2),
 ])
+# format_version 2 added /graph/node_source_entity (source nodes, x⁰ = 0); a version-1 dump lacks it
+FORMAT_VERSION = 2
+OPTIONAL_BEFORE_V2 = {"graph/node_source_entity"}
 
 # Parameter groups of DESIGN §5 (for reports).
 GROUPS = ["lm.embeddings", "lm.attention", "lm.ffn", "gnn", "mint", "heads"]
@@ -607,6 +610,9 @@ LABELLED = [[2, 5, 9], [3, 6], [1, 4]]   # masked positions per row (MLM labels)
 ENTITIES = 12                        # |E|, rows of the entity memory
 # per segment: (linked nodes, other nodes, KG edges among the KG nodes, link positives)
 SEGMENTS = [(2, 3, 6, 3), (3, 4, 8, 4), (2, 2, 4, 2)]
+# source nodes (DESIGN §2, §6: type 1, x⁰ = 0, node_entity −1): per segment, which of its type-1
+# nodes (1-based among them) is one — segment 0's second, segment 1's first, segment 2 none
+SOURCE_NODE = [2, 1, None]
 SEED = 20240611
 
 
@@ -677,14 +683,20 @@ def make_tiny_batch(a, gen):
             mention[b, s:e] = 1
 
     node_ptr = [0]
-    node_entity, node_type = [], []
+    node_entity, node_type, node_source = [], [], []
     edges = []                       # (src, tgt, rel)
     pos, neg_head, neg_tail = [], [], []
     for b, (n_linked, n_other, n_kg, n_pos) in enumerate(SEGMENTS):
         base = node_ptr[-1]
         n_nodes = 1 + n_linked + n_other
         ents = gen.choice(ENTITIES, size=n_linked + n_other, replace=False)
-        node_entity += [-1] + [int(e) for e in ents]
+        seg_entity = [-1] + [int(e) for e in ents]
+        seg_source = [-1] * n_nodes
+        if SOURCE_NODE[b] is not None:                 # a source: x⁰ = 0, its id kept aside
+            v = SOURCE_NODE[b]
+            seg_source[v], seg_entity[v] = seg_entity[v], -1
+        node_entity += seg_entity
+        node_source += seg_source
         node_type += [0] + [1] * n_linked + [2] * n_other
         kg_nodes = list(range(base + 1, base + n_nodes))
         # KG triples among the KG nodes: distinct unordered pairs, forward relation r < R
@@ -696,10 +708,10 @@ def make_tiny_batch(a, gen):
             if gen.random() < 0.5:
                 s, t = t, s
             triples.append((s, int(gen.integers(R)), t))
-        # positives: n_pos of the forward triples; the first ⌊0.9 P⌋ leave the GNN input
+        # positives: n_pos of the forward triples; the first P − ⌊0.1 P⌋ leave the GNN input
         pick = gen.choice(len(triples), size=n_pos, replace=False)
         positives = [triples[i] for i in pick]
-        removed = {frozenset((h, t)) for h, _, t in positives[:int(0.9 * n_pos)]}
+        removed = {frozenset((h, t)) for h, _, t in positives[:n_pos - n_pos // 10]}
         seg_edges = [(v, v, 2 * R + 2) for v in range(base, base + n_nodes)]        # self-loops
         for v in range(base + 1, base + 1 + n_linked):
             seg_edges += [(base, v, 2 * R), (v, base, 2 * R + 1)]                 # interaction ↔ linked
@@ -723,6 +735,7 @@ def make_tiny_batch(a, gen):
         ("graph/node_ptr", np.array(node_ptr, dtype=np.int32)),
         ("graph/node_entity", np.array(node_entity, dtype=np.int32)),
         ("graph/node_type", np.array(node_type, dtype=np.int32)),
+        ("graph/node_source_entity", np.array(node_source, dtype=np.int32)),
         ("graph/edge_index", edge_index), ("graph/edge_type", edge_type),
         ("linkpred/pos", np.array(pos, dtype=np.int32).reshape(-1, 3)),
         ("linkpred/neg_head", np.array(neg_head, dtype=np.int32).reshape(-1, NEGATIVES_PER_SIDE)),
@@ -749,7 +762,7 @@ def write_dump(path, arch, config_json, batch, memory, params, grads, losses, co
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with h5py.File(path, "w", libver=LIBVER) as f:
         str_attr(f, "format", "kelm-dist-batch")
-        f.attrs.create("format_version", np.int64(1))
+        f.attrs.create("format_version", np.int64(FORMAT_VERSION))
         f.attrs.create("B", np.int64(B))
         f.attrs.create("T", np.int64(T))
         str_attr(f, "config", config_json)
@@ -886,8 +899,9 @@ def validate_and_load(f, problems, notes):
             attrs[k] = read_attr(f, k)
     if attrs.get("format") not in (None, "kelm-dist-batch"):
         problems.append(f"format is {attrs['format']!r}, expected 'kelm-dist-batch'")
-    if "format_version" in attrs and int(attrs["format_version"]) != 1:
-        problems.append(f"format_version is {attrs['format_version']}, expected 1")
+    version = int(attrs["format_version"]) if "format_version" in attrs else FORMAT_VERSION
+    if version not in (1, FORMAT_VERSION):
+        problems.append(f"format_version is {attrs['format_version']}, expected {FORMAT_VERSION} (or 1, before source nodes)")
     for k in ("format_version", "B", "T", "mlm_count", "lp_count"):
         if k in f.attrs and not np.issubdtype(np.asarray(f.attrs[k]).dtype, np.integer):
             problems.append(f"root attribute `{k}` is {np.asarray(f.attrs[k]).dtype}, expected an integer")
@@ -905,6 +919,8 @@ def validate_and_load(f, problems, notes):
     batch = collections.OrderedDict()
     for name, rank in INT_DATASETS.items():
         if name not in f:
+            if version < 2 and name in OPTIONAL_BEFORE_V2:
+                continue
             problems.append(f"dataset /{name} is missing")
             continue
         ds = f[name]
@@ -1032,10 +1048,22 @@ def check_consistency(attrs, arch, batch, memory, params, grads, problems, notes
             inter[ptr[:-1]] = True
             if (typ[~inter] == 0).any() or not np.isin(typ, (0, 1, 2)).all():
                 problems.append("node types must be 0 on interaction nodes and 1 or 2 elsewhere")
+            src = batch.get("graph/node_source_entity", np.full(N, -1))
+            if len(src) != N:
+                problems.append(f"/graph/node_source_entity has {len(src)} entries, /graph/node_entity {N}")
+                src = np.full(N, -1)
+            source = src >= 0
+            if (source & inter).any():
+                problems.append("an interaction node has a source entity")
+            if (source & ((typ != 1) | (ent != -1))).any():
+                problems.append("a source node (node_source_entity ≥ 0) must be type 1 with node_entity −1 (x⁰ = 0)")
             if memory is not None:
                 E_ent = memory.shape[0]
-                if ((ent[~inter] < 0) | (ent[~inter] >= E_ent)).any():
-                    problems.append(f"/graph/node_entity outside 0..<{E_ent} (rows of the memory) on a KG node")
+                row = ~inter & ~source
+                if ((ent[row] < 0) | (ent[row] >= E_ent)).any():
+                    problems.append(f"/graph/node_entity outside 0..<{E_ent} (rows of the memory) on a KG node that is not a source")
+                if (src[source] >= E_ent).any():
+                    problems.append(f"/graph/node_source_entity outside 0..<{E_ent}")
     if memory is not None and arch.hidden_size and memory.shape[1] != arch.hidden_size:
         problems.append(f"/memory/entity_context has width {memory.shape[1]}, expected d = {arch.hidden_size}")
     if memory is not None and not np.all(np.isfinite(memory)):
@@ -1081,6 +1109,22 @@ def check_consistency(attrs, arch, batch, memory, params, grads, problems, notes
         if "lp_count" in attrs and int(attrs["lp_count"]) != P:
             notes.append(f"lp_count {attrs['lp_count']} ≠ positives here ({P}): a global count; "
                          f"the LP loss is normalised by it")
+        # DESIGN §3: per segment, the first P − ⌊0.1 P⌋ positives (in the order stored) are
+        # removed from the input with every edge between their two nodes, both directions
+        if (N is not None and P and pos.shape[1:] == (3,) and "graph/node_ptr" in batch
+                and need("graph/edge_index", "graph/edge_type") and arch.num_relations
+                and pos.min() >= 0 and pos[:, [0, 2]].max() < N):
+            ptr = batch["graph/node_ptr"]
+            seg = np.searchsorted(ptr, pos[:, 0], side="right") - 1
+            ei, et = batch["graph/edge_index"], batch["graph/edge_type"]
+            kg = et < 2 * arch.num_relations
+            pairs = {frozenset((int(a), int(b))) for a, b in zip(ei[0][kg], ei[1][kg])}
+            for b in np.unique(seg):
+                mine = pos[seg == b]
+                for h, _, t in mine[:len(mine) - len(mine) // 10]:
+                    if frozenset((int(h), int(t))) in pairs:
+                        problems.append(f"segment {b}: positive ({h}, {t}) is among the first P − ⌊0.1 P⌋ but an edge "
+                                        f"between its nodes is still in the input")
 
 
 def fmt_shape(s):

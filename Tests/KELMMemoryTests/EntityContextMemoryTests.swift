@@ -41,14 +41,43 @@ final class EntityContextMemoryTests: XCTestCase {
         XCTAssertNotEqual(Array(v[0..<16]), Array(v[16..<32]), "rows differ")
     }
 
-    func testBlocksCoverEveryEntityOnce() {
-        for size in 1...5 {
-            let blocks = (0..<size).map { EntityContextMemory.block(of: 13, rank: $0, size: size) }
-            XCTAssertEqual(blocks.first?.lowerBound, 0)
-            XCTAssertEqual(blocks.last?.upperBound, 13)
-            for i in 1..<size { XCTAssertEqual(blocks[i - 1].upperBound, blocks[i].lowerBound) }
-            XCTAssertLessThanOrEqual(blocks.map(\.count).max()! - blocks.map(\.count).min()!, 1)
+    /// The plan of an encoding pass: sorted by length (ties by position), batches within both
+    /// caps and padded to their own longest, rank blocks contiguous, covering every batch once,
+    /// balanced by padded tokens; the batches do not depend on the number of ranks.
+    func testDescriptionBatchesArePlannedTheSameForAnyRankCount() {
+        var random = RandomStream(RandomKey(seed: 9, purpose: .test))
+        let lengths = (0..<500).map { _ in 2 + random.nextInt(below: 63) }
+        let plan = DescriptionBatches(lengths: lengths, maxDescriptions: 40, maxRows: 512)
+        XCTAssertEqual(plan.order.map { Int($0) }.sorted(), Array(0..<500))
+        XCTAssertEqual(plan.lengths.map { Int($0) }, plan.order.map { lengths[Int($0)] })
+        XCTAssertEqual(plan.lengths, plan.lengths.sorted())
+        for (a, b) in zip(plan.order, plan.order.dropFirst()) where lengths[Int(a)] == lengths[Int(b)] { XCTAssertLessThan(a, b) }
+        XCTAssertEqual(plan.batches.first?.lowerBound, 0)
+        XCTAssertEqual(plan.batches.last?.upperBound, 500)
+        for (i, batch) in plan.batches.enumerated() {
+            XCTAssertLessThanOrEqual(batch.count, 40)
+            XCTAssertLessThanOrEqual(plan.paddedTokens(i), 512)
+            if i > 0 { XCTAssertEqual(plan.batches[i - 1].upperBound, batch.lowerBound) }
+            // maximal: the next description would break a cap
+            if batch.upperBound < 500 {
+                XCTAssertTrue(batch.count == 40 || (batch.count + 1) * Int(plan.lengths[batch.upperBound]) > 512)
+            }
         }
+        let total = (0..<plan.batches.count).reduce(0) { $0 + plan.paddedTokens($1) }
+        let padding = total - lengths.reduce(0, +)
+        XCTAssertLessThan(Double(padding), 0.05 * Double(total), "batches of similar length pad little")
+        for size in 1...6 {
+            let blocks = (0..<size).map { plan.block(rank: $0, size: size) }
+            XCTAssertEqual(blocks.flatMap { Array($0) }, Array(plan.batches.indices), "\(size) ranks: every batch once, in order")
+            let shares = blocks.map { $0.reduce(0) { $0 + plan.paddedTokens($1) } }
+            let largest = (0..<plan.batches.count).map(plan.paddedTokens).max()!
+            for share in shares { XCTAssertLessThanOrEqual(abs(share - total / size), largest, "\(size) ranks: balanced, \(shares)") }
+            XCTAssertEqual(blocks.map { plan.entries($0).count }.reduce(0, +), 500)
+        }
+        // fewer batches than ranks: some ranks get none
+        let tiny = DescriptionBatches(lengths: [5, 3], maxDescriptions: 40, maxRows: 512)
+        XCTAssertEqual((0..<4).map { tiny.block(rank: $0, size: 4).count }.reduce(0, +), 1)
+        XCTAssertEqual(DescriptionBatches(lengths: [], maxDescriptions: 4, maxRows: 8).block(rank: 1, size: 2), 0..<0)
     }
 
     /// M_new[e] = (Z_s + Z_o)/2 with Z the LM1 output of the description alone, whatever the
@@ -61,9 +90,9 @@ final class EntityContextMemoryTests: XCTestCase {
         store.initialize(seed: 3)
         let source = Descriptions()
         let memory = EntityContextMemory(entityCount: 7, width: 8)
-        let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 2, batch: 3, tokens: 8)
+        let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 2, maxRows: 3 * 8, tokens: 8)
         try memory.fill(encoder: encoder, source: source, params: store.values.pointer, collective: SingleProcess())
-        let single = DescriptionEncoder(parameters: p, config: c, layerCount: 2, batch: 1, tokens: 8)
+        let single = DescriptionEncoder(parameters: p, config: c, layerCount: 2, maxRows: 1 * 8, tokens: 8)
         for e in 0..<7 {
             let row = FlatBuffer(count: 8)
             try single.encode(entities: [e][...], source: source, params: store.values.pointer, output: row.pointer)

@@ -52,7 +52,7 @@ final class Float16MemoryTests: XCTestCase {
     func testFloat16RowsAreTheFloat32RowsRounded() throws {
         let (p, store) = try Self.lm(seed: 6)
         let source = EntityContextMemoryTests.Descriptions()
-        let encoder = DescriptionEncoder(parameters: p, config: Self.bert, layerCount: 1, batch: 3, tokens: 8)
+        let encoder = DescriptionEncoder(parameters: p, config: Self.bert, layerCount: 1, maxRows: 3 * 8, tokens: 8)
         let single = EntityContextMemory(entityCount: 7, width: 8)
         let half = EntityContextMemory(entityCount: 7, width: 8, dtype: .float16)
         for m in [single, half] {

@@ -49,7 +49,7 @@ final class RefreshScheduleTests: XCTestCase {
         let store = ParameterStore(table: table)
         store.initialize(seed: 4)
         let source = EntityContextMemoryTests.Descriptions()
-        let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 1, batch: 4, tokens: 8)
+        let encoder = DescriptionEncoder(parameters: p, config: c, layerCount: 1, maxRows: 4 * 8, tokens: 8)
         let memory = EntityContextMemory(entityCount: 7, width: 8)
         try memory.fill(encoder: encoder, source: source, params: store.values.pointer, collective: SingleProcess())
         let fresh = memory.storage.floats()

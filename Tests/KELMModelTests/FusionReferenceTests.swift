@@ -27,6 +27,9 @@ final class FusionReferenceTests: XCTestCase {
         let B = try file.intAttribute("B"), T = try file.intAttribute("T")
         func ints(_ p: String) throws -> [Int32] { try file.withDataset(p) { try $0.readInt32s() } }
         let entity = try ints("/graph/node_entity"), type = try ints("/graph/node_type"), ptr = try ints("/graph/node_ptr")
+        XCTAssertEqual(try file.intAttribute("format_version"), BatchDump.formatVersion)
+        let source = try ints("/graph/node_source_entity")
+        XCTAssertTrue(source.contains { $0 >= 0 }, "the fixture has source nodes (x⁰ = 0)")
         let edgeIndex = try ints("/graph/edge_index"), edgeType = try ints("/graph/edge_type")
         let pos = try ints("/linkpred/pos"), negHead = try ints("/linkpred/neg_head"), negTail = try ints("/linkpred/neg_tail")
         let N = entity.count, E = edgeType.count, P = pos.count / 3
@@ -49,7 +52,11 @@ final class FusionReferenceTests: XCTestCase {
         let graph = GraphBatch(capacityGraphs: B, capacityNodes: N, capacityEdges: E)
         try graph.reshape(graphs: B, nodes: N, edges: E)
         for (i, v) in ptr.enumerated() { graph.nodePtr.pointer[i] = v }
-        for v in 0..<N { graph.nodeEntity.pointer[v] = entity[v]; graph.nodeType.pointer[v] = type[v] }
+        for v in 0..<N {
+            graph.nodeEntity.pointer[v] = entity[v]
+            graph.nodeType.pointer[v] = type[v]
+            graph.nodeSourceEntity.pointer[v] = source[v]
+        }
         for e in 0..<E {
             graph.edgeSource.pointer[e] = edgeIndex[e]
             graph.edgeTarget.pointer[e] = edgeIndex[E + e]

@@ -141,10 +141,10 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(keys.count, Set(keys).count)
         for key in ["model.init_from", "model.mint_hidden", "model.layer_norm_eps", "data.path",
                     "train.micro_batch", "train.collective_timeout_s", "train.allreduce", "routing.ig_mode",
-                    "memory.block_entities", "checkpoint.keep", "eval.split", "log.every"] {
+                    "memory.block_entities", "checkpoint.keep", "eval.split", "log.every", "train.adapt_steps", "memory.anchor"] {
             XCTAssertTrue(keys.contains(key), key)
         }
-        XCTAssertEqual(keys.count, 18 + 2 + 16 + 5 + 11 + 2 + 5 + 1)
+        XCTAssertEqual(keys.count, 18 + 2 + 17 + 5 + 12 + 2 + 5 + 1)
     }
 
     // MARK: - Loading

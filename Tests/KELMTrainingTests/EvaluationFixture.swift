@@ -16,7 +16,7 @@ enum EvaluationFixture {
                         "shark", "tree", "flower", "river", "mountain", "city"]
 
     /// Prepares the dataset into `directory` (created) and returns its path.
-    static func prepare(into directory: String) throws -> String {
+    static func prepare(into directory: String, maxTokens: Int = 24) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var rng = RandomStream(RandomKey(seed: 77, purpose: .test))
         let n = words.count
@@ -52,7 +52,7 @@ enum EvaluationFixture {
         try triples.write(toFile: files.triples, atomically: true, encoding: .utf8)
         try corpus.write(toFile: files.corpus, atomically: true, encoding: .utf8)
         var options = PrepareOptions()
-        options.maxTokens = 24
+        options.maxTokens = maxTokens
         options.descriptionTokens = 16
         options.splits.validSegments = 0.2
         options.splits.testSegments = 0.1
@@ -63,14 +63,14 @@ enum EvaluationFixture {
         return directory + "/data"
     }
 
-    static func config(microBatch: Int = 3) throws -> KELMConfig {
+    static func config(microBatch: Int = 3, overrides extra: [String] = []) throws -> KELMConfig {
         try ConfigLoader.load(overrides: [
             "model.hidden_size=16", "model.num_layers=2", "model.num_heads=2", "model.ffn_size=24",
             "model.vocab_size=30522", "model.max_positions=32", "model.fusion_layers=1", "model.gnn_hidden=8",
             "model.gnn_heads=2", "model.max_tokens=24", "model.max_nodes=8", "model.dropout=0.1", "model.gnn_dropout=0.1",
             "memory.description_tokens=16", "train.micro_batch=\(microBatch)", "train.steps=2", "train.warmup_steps=1",
             "train.param_policy=full", "data.seed=5",
-        ])
+        ] + extra)
     }
 
     /// A fresh model (seeded parameters, a step-0 memory) on the prepared data, built on one process.

@@ -33,7 +33,17 @@ final class MultiRankResumeTests: XCTestCase {
         try resumeIsBitExact(config)
     }
 
-    func resumeIsBitExact(_ config: KELMConfig) throws {
+    /// With an MLM-adaptation stage (steps 0–2 under `full`, then knowledge-paths with the first
+    /// attribution at step 3): resumed before the switch (at step 2) and after it (at step 4).
+    func testResumeIsBitExactOnEitherSideOfTheAdaptationSwitch() throws {
+        var config = try Self.config()
+        config.train.paramPolicy = .knowledgePaths
+        config.train.adaptSteps = 3
+        try resumeIsBitExact(config, at: 2)
+        try resumeIsBitExact(config, at: 4)
+    }
+
+    func resumeIsBitExact(_ config: KELMConfig, at k: Int = 3) throws {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
@@ -42,7 +52,7 @@ final class MultiRankResumeTests: XCTestCase {
         for _ in 0..<6 { _ = try straight.trainStep() }
 
         let first = try Trainer(config: config, data: data, collective: collective)
-        for _ in 0..<3 { _ = try first.trainStep() }
+        for _ in 0..<k { _ = try first.trainStep() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-resume-\(UUID())-rank\(world.rank)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = try Checkpoint.save(try first.checkpointContents(), runDirectory: dir, keep: 2)
@@ -53,15 +63,18 @@ final class MultiRankResumeTests: XCTestCase {
         XCTAssertEqual(plan.header.memoryDType, config.memory.dtype.storage, "the memory is saved in its own dtype")
         let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
         try resumed.restore(from: plan.checkpoint)
-        XCTAssertEqual(resumed.step, 3)
+        XCTAssertEqual(resumed.step, k)
         XCTAssertEqual(resumed.memorySchedule, first.memorySchedule)
-        for _ in 3..<6 { _ = try resumed.trainStep() }
+        for _ in k..<6 { _ = try resumed.trainStep() }
         func differing(_ a: FlatBuffer, _ b: FlatBuffer) -> Int { zip(a.toArray(), b.toArray()).filter { $0.bitPattern != $1.bitPattern }.count }
         XCTAssertEqual(differing(resumed.model.store.values, straight.model.store.values), 0, "parameters, bit for bit")
         XCTAssertEqual(differing(resumed.optimizer.expAvgSq, straight.optimizer.expAvgSq), 0, "second moments")
         XCTAssertEqual(resumed.memory.dtype, straight.memory.dtype)
         XCTAssertTrue(resumed.memory.storage.bytes.elementsEqual(straight.memory.storage.bytes), "entity memory, bit for bit")
         XCTAssertEqual(resumed.paths?.checksum, straight.paths?.checksum)
+        if let steps = resumed.routedOptimizer?.neuronSteps, let reference = straight.routedOptimizer?.neuronSteps {
+            XCTAssertTrue((0..<steps.count).allSatisfy { steps.pointer[$0] == reference.pointer[$0] }, "per-neuron step counts")
+        }
     }
 }
 
@@ -90,6 +103,32 @@ final class MultiRankRescaleTests: XCTestCase {
         try resumed.restore(from: plan.checkpoint)
         for _ in 3..<6 { _ = try resumed.trainStep() }
         MultiRankTrainingTests.assertSameParameters(resumed, straight, label: "resumed on \(N) ranks vs 1 rank")
+    }
+
+    /// From one rank in the adaptation stage to N ranks across the switch to knowledge-paths.
+    func testResumeAcrossTheAdaptationSwitchOnAnotherNumberOfRanks() throws {
+        let world = try MPIRuntime.world()
+        let N = world.size
+        var oneRank = try MultiRankTrainingTests.config(microBatch: 2 * N, policy: "knowledge-paths")
+        oneRank.train.adaptSteps = 2
+        let data = MultiRankTrainingTests.data()
+        let straight = try Trainer(config: oneRank, data: data, collective: SingleProcess())
+        for _ in 0..<6 { _ = try straight.trainStep() }
+        let first = try Trainer(config: oneRank, data: data, collective: SingleProcess())
+        _ = try first.trainStep()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-rescale-adapt-\(UUID())-rank\(world.rank)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Checkpoint.save(try first.checkpointContents(), runDirectory: dir, keep: 1)
+        let plan = try ResumePlan(requested: oneRank, path: dir, worldSize: N)
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
+        try resumed.restore(from: plan.checkpoint)
+        XCTAssertEqual(resumed.activeStage, 0)
+        for _ in 1..<6 { _ = try resumed.trainStep() }
+        XCTAssertEqual(resumed.activeStage, 1)
+        XCTAssertEqual(resumed.paths?.checksum, straight.paths?.checksum, "the same knowledge paths")
+        MultiRankTrainingTests.assertSameParameters(resumed, straight, label: "adaptation stage resumed on \(N) ranks vs 1 rank")
     }
 
     func testGlobalBatchThatCannotBeSplitIsAClearError() throws {

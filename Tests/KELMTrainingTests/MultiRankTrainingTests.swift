@@ -65,6 +65,49 @@ final class MultiRankTrainingTests: XCTestCase {
         XCTAssertTrue(zip(w, v).contains { $0 != $1 })
     }
 
+    /// On a prepared dataset of packed segments (two texts in most), with the entity memory filled
+    /// from its descriptions at step 0 and refreshed at step 2: N ranks equal one rank.
+    func testRanksEqualOneRankOnPackedPreparedData() throws {
+        let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        // rank 0 prepares; every rank reads the same path (the configuration, data.path included, must agree)
+        let pids = try [Int64(ProcessInfo.processInfo.processIdentifier)].withUnsafeBufferPointer { try collective.allGatherV($0) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-packed-equivalence-\(pids[0])").path
+        let path = directory + "/data"
+        if world.rank == 0 { _ = try EvaluationFixture.prepare(into: directory, maxTokens: 32) }  // two texts fit in 32
+        try collective.barrier()
+        defer {
+            _ = try? collective.barrier()
+            if world.rank == 0 { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        let dataset = try DatasetTrainingData(path: path, maxNodes: 8, seed: 5)
+        var twoTexts = 0
+        for i in 0..<dataset.segmentCount where try dataset.dataset.packedTexts(.train)[i].count > 1 { twoTexts += 1 }
+        XCTAssertGreaterThan(twoTexts, dataset.segmentCount / 2, "most segments pack several texts")
+        let B = 2
+        func config(_ microBatch: Int) throws -> KELMConfig {
+            var c = try EvaluationFixture.config(microBatch: microBatch, overrides: [
+                "model.max_tokens=32", "model.dropout=0", "model.gnn_dropout=0", "train.steps=4", "memory.init_interval=2", "train.consistency_every=1"])
+            c.data.path = path
+            return c
+        }
+        func train(_ microBatch: Int, _ collective: Collective) throws -> Trainer {
+            let t = try Trainer(config: try config(microBatch), data: try DatasetTrainingData(path: path, maxNodes: 8, seed: 5),
+                                collective: collective)
+            for _ in 0..<4 { _ = try t.trainStep() }
+            XCTAssertEqual(t.memorySchedule.refreshCount, 1, "refreshed at step 2")
+            return t
+        }
+        let distributed = try train(B, collective)
+        let reference = try train(B * world.size, SingleProcess())
+        Self.assertSameParameters(distributed, reference, label: "packed data: \(world.size) ranks × B \(B) vs 1 rank × B \(B * world.size)")
+        // the memory: the step-0 rows are the same bit for bit; the refresh read parameters equal to the tolerance
+        let m = distributed.memory.storage.floats(), r = reference.memory.storage.floats()
+        let bound = 1e-5 * max(1, Double(r.map(abs).max() ?? 0))
+        XCTAssertLessThanOrEqual(zip(m, r).map { Double(abs($0 - $1)) }.max() ?? 0, bound, "the entity memory")
+    }
+
     /// With gradient accumulation (the buckets go out during the last micro-batch only), through
     /// the node's shared memory and through MPI's all-reduce (train.allreduce: mpi).
     func testAccumulatingRanksEqualOneRankThroughEitherTransport() throws {

@@ -68,6 +68,16 @@ final class PreparedDataCommandTests: XCTestCase {
         let dump = try CommandRunner.run(["debug", "dump-batch", "--config", config, "--out", tmp + "/dump.h5"] + common)
         XCTAssertEqual(dump.status, 0, dump.stderr)
         XCTAssertEqual(try BatchDump.verify(tmp + "/dump.h5"), [])
+        // the example's corpus.jsonl gives sources (Q5, Q2): they are type-1 nodes with x⁰ = 0
+        let file = try HDF5File.open(tmp + "/dump.h5")
+        let source = try file.withDataset("/graph/node_source_entity") { try $0.readInt32s() }
+        let entity = try file.withDataset("/graph/node_entity") { try $0.readInt32s() }
+        let type = try file.withDataset("/graph/node_type") { try $0.readInt32s() }
+        XCTAssertEqual(try file.intAttribute("format_version"), 2)
+        try file.close()
+        let sources = source.indices.filter { source[$0] >= 0 }
+        XCTAssertFalse(sources.isEmpty, "a source node in the dumped batch")
+        for v in sources { XCTAssertEqual([entity[v], type[v]], [-1, 1]) }
         let train = try CommandRunner.run(["train", "--config", config, "--set", "train.steps=2", "--out", tmp + "/run"] + common)
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: tmp + "/run/checkpoints/ckpt-00000002.h5"))

@@ -8,7 +8,8 @@ final class EvalCommandTests: XCTestCase {
         let ex = PreparedExample(name: "eval")
         defer { ex.remove() }
         let tmp = ex.directory
-        let prep = try ex.prepare(corpus: "corpus.txt", splits: ["--valid-segments", "0.34", "--test-segments", "0.34",
+        // one text per segment, so that each split gets two
+        let prep = try ex.prepare(corpus: "corpus.txt", splits: ["--pack", "none", "--valid-segments", "0.34", "--test-segments", "0.34",
                                                                   "--valid-triples", "0.1", "--test-triples", "0.1"])
         XCTAssertEqual(prep.status, 0, prep.stderr + prep.stdout)
         XCTAssertTrue(prep.stdout.contains("segments: train 2, valid 2, test 2"), prep.stdout)

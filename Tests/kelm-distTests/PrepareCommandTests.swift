@@ -34,17 +34,34 @@ final class PrepareCommandTests: XCTestCase {
         XCTAssertEqual(fields["entities"], "8")
         XCTAssertEqual(fields["relations"], "5")
         XCTAssertEqual(fields["triples"], "train 10, valid 0, test 0")
-        XCTAssertEqual(fields["segments"], "train 6, valid 0, test 0")
-        XCTAssertEqual(fields["linked mentions per segment"], "2.50 (100.0% of segments have one)")
+        // the six lines fill one segment
+        XCTAssertEqual(fields["segments"], "train 1, valid 0, test 0 (--pack texts)")
+        XCTAssertEqual(fields["tokens per segment"], "mean 68.0 of T 128 (53.1% real, the rest padding)")
+        XCTAssertEqual(fields["texts"], "6 (61 word pieces; 0 longer than T − 2 cut into 0 windows, 0 mentions dropped at window boundaries)")
+        XCTAssertEqual(fields["linked mentions per segment"], "15.00 (100.0% of segments have one)")
         XCTAssertNotNil(fields["subgraph nodes (J 64, interaction node included)"])
         XCTAssertNotNil(Double(fields["seconds"] ?? ""))
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/dataset.h5"))
-        // The loader benchmark runs on it.
-        let bench = try CommandRunner.run(["bench", "loader", "--data", out, "--batch", "2", "--batches", "5", "--warmup", "1", "--json"])
-        XCTAssertEqual(bench.status, 0, bench.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Double])
-        XCTAssertGreaterThan(object["batches_per_s"] ?? 0, 0)
-        XCTAssertEqual(object["B"], 2)
+        // one text per segment
+        let none = try scratch().appendingPathComponent("data").path
+        let one = try CommandRunner.run(tsvArguments(out: none) + ["--pack", "none"])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertEqual(one.fields["segments"], "train 6, valid 0, test 0 (--pack none)")
+        XCTAssertEqual(one.fields["linked mentions per segment"], "2.50 (100.0% of segments have one)")
+        let bad = try CommandRunner.run(tsvArguments(out: none + "-bad") + ["--pack", "sentences"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--pack"), bad.stderr)
+        // The loader benchmark runs on them.
+        for (data, batch) in [(out, 1), (none, 2)] {
+            let bench = try CommandRunner.run(["bench", "loader", "--data", data, "--batch", "\(batch)", "--batches", "5", "--warmup", "1", "--json"])
+            XCTAssertEqual(bench.status, 0, bench.stderr)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Double])
+            XCTAssertGreaterThan(object["batches_per_s"] ?? 0, 0)
+            XCTAssertEqual(object["B"], Double(batch))
+            let perSegment = try XCTUnwrap(object["real_tokens_per_segment"])
+            if data == out { XCTAssertEqual(perSegment, 68, accuracy: 1e-9, "the one segment, every batch") }
+            XCTAssertEqual(try XCTUnwrap(object["real_token_fraction"]), perSegment / 128, accuracy: 1e-9)
+        }
     }
 
     func testBadInputExitsNonZeroNamingFileAndLine() throws {

@@ -16,6 +16,8 @@ public final class DatasetFile {
     public let source: String
     /// T: tokens per segment at most.
     public let maxTokens: Int
+    /// How the texts were put into segments (`prepare --pack`).
+    public let packing: PackingMode
     /// Description tokens at most.
     public let descriptionTokens: Int
     /// |E|.
@@ -35,7 +37,9 @@ public final class DatasetFile {
     struct SplitIndex {
         let tokenPointer: [Int64]
         let mentionPointer: [Int64]
-        let sourceEntity: [Int32]
+        let sourcePointer: [Int64]
+        let sourceEntities: [Int32]
+        var count: Int { tokenPointer.count - 1 }
         let tokens: HDF5Dataset
         let wordStarts: HDF5Dataset
         let mentions: HDF5Dataset
@@ -69,12 +73,22 @@ public final class DatasetFile {
                                 "expected a \"\(DatasetLayout.format)\" file, found \"\(format)\"")
             }
             let version = try file.intAttribute("format_version")
+            guard version >= 2 else {
+                throw DataError(.invalidArgument, file: path, field: "format_version",
+                                "is \(version): the file was written by an earlier kelm-dist, with one text per segment cut at T − 2 pieces; run `kelm-dist prepare` again to write version \(DatasetLayout.formatVersion) (packed segments, long texts in windows)")
+            }
             guard version == DatasetLayout.formatVersion else {
                 throw DataError(.invalidArgument, file: path, field: "format_version",
-                                "expected version \(DatasetLayout.formatVersion), found \(version)")
+                                "expected version \(DatasetLayout.formatVersion), found \(version) (written by a newer kelm-dist?)")
             }
             source = try file.stringAttribute("source")
             maxTokens = try file.intAttribute("max_tokens")
+            let packingName = try file.stringAttribute("packing")
+            guard let packing = PackingMode(rawValue: packingName) else {
+                throw DataError(.invalidArgument, file: path, field: "packing",
+                                "expected one of \(PackingMode.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(packingName)\"")
+            }
+            self.packing = packing
             descriptionTokens = try file.intAttribute("description_tokens")
             let entityCount = try file.intAttribute("entity_count")
             let relationCount = try file.intAttribute("relation_count")
@@ -111,18 +125,25 @@ public final class DatasetFile {
             for split in DataSplit.allCases {
                 let tokenPointer = try file.withDataset(DatasetLayout.segments(split, "token_ptr")) { try $0.readInt64s() }
                 let mentionPointer = try file.withDataset(DatasetLayout.segments(split, "mention_ptr")) { try $0.readInt64s() }
-                let sourceEntity = try file.withDataset(DatasetLayout.segments(split, "source_entity")) { try $0.readInt32s() }
-                guard tokenPointer.count == sourceEntity.count + 1, mentionPointer.count == sourceEntity.count + 1 else {
+                let sourcePointer = try file.withDataset(DatasetLayout.segments(split, "source_ptr")) { try $0.readInt64s() }
+                let sourceEntities = try file.withDataset(DatasetLayout.segments(split, "source_entities")) { try $0.readInt32s() }
+                let count = tokenPointer.count - 1
+                guard count >= 0, tokenPointer.first == 0, mentionPointer.count == count + 1, sourcePointer.count == count + 1,
+                      sourcePointer.first == 0, sourcePointer.last == Int64(sourceEntities.count) else {
                     throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
                                     "pointer arrays do not match the number of segments")
                 }
-                for i in 0..<sourceEntity.count {
+                for i in 0..<count {
                     let length = tokenPointer[i + 1] - tokenPointer[i]
                     guard length >= 2 && length <= maxTokens, mentionPointer[i + 1] >= mentionPointer[i],
-                          sourceEntity[i] >= -1 && Int(sourceEntity[i]) < entityCount else {
+                          sourcePointer[i + 1] >= sourcePointer[i] else {
                         throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
-                                        "segment \(i) is inconsistent: \(length) tokens (expected 2…\(maxTokens)), source entity \(sourceEntity[i])")
+                                        "segment \(i) is inconsistent: \(length) tokens (expected 2…\(maxTokens)), \(mentionPointer[i + 1] - mentionPointer[i]) mentions, \(sourcePointer[i + 1] - sourcePointer[i]) source entities")
                     }
+                }
+                if let bad = sourceEntities.firstIndex(where: { $0 < 0 || Int($0) >= entityCount }) {
+                    throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/source_entities",
+                                    "entry \(bad) is \(sourceEntities[bad]); expected entity ids below \(entityCount)")
                 }
                 let tokens = try file.openDataset(DatasetLayout.segments(split, "tokens"))
                 opened.append(tokens)
@@ -131,8 +152,8 @@ public final class DatasetFile {
                 let mentions = try file.openDataset(DatasetLayout.segments(split, "mentions"))
                 opened.append(mentions)
                 tables[split] = SplitIndex(tokenPointer: tokenPointer, mentionPointer: mentionPointer,
-                                           sourceEntity: sourceEntity, tokens: tokens, wordStarts: wordStarts,
-                                           mentions: mentions)
+                                           sourcePointer: sourcePointer, sourceEntities: sourceEntities, tokens: tokens,
+                                           wordStarts: wordStarts, mentions: mentions)
             }
             self.tables = tables
             self.file = file
@@ -170,12 +191,12 @@ public final class DatasetFile {
 
     /// Number of segments in `split`.
     public func segmentCount(_ split: DataSplit) -> Int {
-        tables[split]?.sourceEntity.count ?? 0
+        tables[split]?.count ?? 0
     }
 
     /// Reads segment `index` of `split` (hyperslab reads of its rows only).
     public func segment(_ index: Int, split: DataSplit) throws -> SegmentRecord {
-        guard let table = tables[split], index >= 0, index < table.sourceEntity.count else {
+        guard let table = tables[split], index >= 0, index < table.count else {
             throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
                             "segment \(index) does not exist; the split has \(segmentCount(split)) segments")
         }
@@ -184,7 +205,7 @@ public final class DatasetFile {
         let record = SegmentRecord(tokens: try table.tokens.readInt32s(rows: tokenRows),
                                    wordStarts: try table.wordStarts.readInt32s(rows: tokenRows),
                                    mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows),
-                                   sourceEntity: table.sourceEntity[index])
+                                   sourceEntities: Array(table.sourceEntities[Int(table.sourcePointer[index])..<Int(table.sourcePointer[index + 1])]))
         var m = 0
         while m + 2 < record.mentions.count {
             let start = record.mentions[m], end = record.mentions[m + 1], entity = record.mentions[m + 2]
@@ -199,6 +220,27 @@ public final class DatasetFile {
                             "segment \(index) has token id \(token); expected ids below \(vocabularySize)")
         }
         return record
+    }
+
+    /// The texts (or windows) each segment of `split` holds: the corpus index and piece range of
+    /// each, per segment (for checking what packing did; not needed for training).
+    public func packedTexts(_ split: DataSplit) throws -> [[PackedText]] {
+        let pointer = try file.withDataset(DatasetLayout.segments(split, "text_ptr")) { try $0.readInt64s() }
+        let flat = try file.withDataset(DatasetLayout.segments(split, "texts")) { try $0.readInt64s() }
+        guard pointer.count == segmentCount(split) + 1, pointer.first == 0, pointer.last.map({ 3 * $0 }) == Int64(flat.count),
+              zip(pointer, pointer.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw DataError(.invalidArgument, file: path, field: DatasetLayout.segments(split, "text_ptr"),
+                            "does not match the \(segmentCount(split)) segments and \(flat.count / 3) texts")
+        }
+        for row in 0..<(flat.count / 3) where !(flat[3 * row] >= 0 && flat[3 * row + 1] >= 0 && flat[3 * row + 1] <= flat[3 * row + 2]) {
+            throw DataError(.invalidArgument, file: path, field: DatasetLayout.segments(split, "texts"),
+                            "row \(row) is (\(flat[3 * row]), \(flat[3 * row + 1]), \(flat[3 * row + 2])); expected (corpus index ≥ 0, first piece ≥ 0, end ≥ first)")
+        }
+        return (0..<segmentCount(split)).map { i in
+            (Int(pointer[i])..<Int(pointer[i + 1])).map {
+                PackedText(corpusIndex: Int(flat[3 * $0]), pieces: Int(flat[3 * $0 + 1])..<Int(flat[3 * $0 + 2]))
+            }
+        }
     }
 
     /// The entity of every mention in `split` (one read of the whole mention table).
@@ -236,13 +278,15 @@ public final class DatasetFile {
         try file.withDataset("/relations/name") { try $0.readStrings() }
     }
 
-    /// `[CLS] description [SEP]` token ids of every entity (flat), the pointers into them and each
-    /// entity's (s, o) span; checked: one description of at least 2 tokens per entity, token ids
-    /// below V, spans inside their description.
-    public func descriptions() throws -> (pointer: [Int64], tokens: [Int32], spans: [Int32]) {
+    /// Every entity's description as the memory encodes it (`EntityDescriptions`), checked: one
+    /// description of at least 2 tokens per entity, token ids below V, spans inside their
+    /// description, one (possibly empty) anchor per entity.
+    public func descriptions() throws -> EntityDescriptions {
         let pointer = try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() }
         let tokens = try file.withDataset("/descriptions/tokens") { try $0.readInt32s() }
         let spans = try file.withDataset("/descriptions/span") { try $0.readInt32s() }
+        let anchorPointer = try file.withDataset("/descriptions/anchor_ptr") { try $0.readInt64s() }
+        let anchorTokens = try file.withDataset("/descriptions/anchor_tokens") { try $0.readInt32s() }
         guard pointer.count == entityCount + 1, pointer.first == 0, pointer.last == Int64(tokens.count) else {
             throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
                             "holds \(pointer.count) pointers from \(pointer.first ?? -1) to \(pointer.last ?? -1); expected \(entityCount + 1) from 0 to \(tokens.count) (the token count)")
@@ -250,6 +294,11 @@ public final class DatasetFile {
         guard spans.count == 2 * entityCount else {
             throw DataError(.invalidArgument, file: path, field: "/descriptions/span",
                             "holds \(spans.count) values; expected 2 per entity, \(2 * entityCount)")
+        }
+        guard anchorPointer.count == entityCount + 1, anchorPointer.first == 0, anchorPointer.last == Int64(anchorTokens.count),
+              zip(anchorPointer, anchorPointer.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw DataError(.invalidArgument, file: path, field: "/descriptions/anchor_ptr",
+                            "expected \(entityCount + 1) non-decreasing pointers from 0 to \(anchorTokens.count) (the anchor token count)")
         }
         for e in 0..<entityCount {
             let length = pointer[e + 1] - pointer[e]
@@ -262,10 +311,70 @@ public final class DatasetFile {
                                 "entity \(e) has the span (\(spans[2 * e]), \(spans[2 * e + 1])); expected positions within its \(length) tokens")
             }
         }
-        if let i = tokens.firstIndex(where: { $0 < 0 || Int($0) >= vocabularySize }) {
-            throw DataError(.invalidArgument, file: path, field: "/descriptions/tokens",
-                            "token \(i) has id \(tokens[i]); expected ids below \(vocabularySize)")
+        for (name, ids) in [("/descriptions/tokens", tokens), ("/descriptions/anchor_tokens", anchorTokens)] {
+            if let i = ids.firstIndex(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+                throw DataError(.invalidArgument, file: path, field: name, "token \(i) has id \(ids[i]); expected ids below \(vocabularySize)")
+            }
         }
-        return (pointer, tokens, spans)
+        return EntityDescriptions(pointer: pointer, tokens: tokens, spans: spans, anchorPointer: anchorPointer,
+                                  anchorTokens: anchorTokens, sep: specialTokens.sep)
+    }
+}
+
+/// The entities' descriptions as the entity-context memory encodes them (DESIGN §4): each
+/// `[CLS] description [SEP]` with the (s, o) span of a name in it, and, for a description that
+/// holds none of its entity's names, the anchor `name :` that `memory.anchor: name` puts first.
+public struct EntityDescriptions: Sendable {
+    /// [E + 1] entity e's tokens are `tokens[pointer[e] ..< pointer[e + 1]]`: `[CLS] description [SEP]`.
+    public let pointer: [Int64]
+    public let tokens: [Int32]
+    /// [E, 2] flat: (s, o) of a name in the description, else (1, 1).
+    public let spans: [Int32]
+    /// [E + 1] entity e's anchor is `anchorTokens[anchorPointer[e] ..< anchorPointer[e + 1]]`:
+    /// the pieces of `name :`, or none.
+    public let anchorPointer: [Int64]
+    public let anchorTokens: [Int32]
+    /// The `[SEP]` id (a cut description ends with it).
+    public let sep: Int32
+
+    /// How a description without its entity's name is encoded (`memory.anchor`).
+    public enum Anchor: String, Sendable {
+        /// `[CLS] name : description [SEP]`, (s, o) spanning the name (default).
+        case name
+        /// The description unchanged, (s, o) = (1, 1): the first description token (an ablation).
+        case none
+    }
+
+    public init(pointer: [Int64], tokens: [Int32], spans: [Int32], anchorPointer: [Int64], anchorTokens: [Int32], sep: Int32) {
+        self.pointer = pointer
+        self.tokens = tokens
+        self.spans = spans
+        self.anchorPointer = anchorPointer
+        self.anchorTokens = anchorTokens
+        self.sep = sep
+    }
+
+    /// Entities with an anchor (their description names them nowhere).
+    public var anchoredCount: Int { zip(anchorPointer, anchorPointer.dropFirst()).filter { $0 < $1 }.count }
+
+    /// Writes entity `e`'s description into `out`, cut to `capacity` tokens (at least 2; the last
+    /// kept token becomes `[SEP]`), and returns its length and (s, o).
+    public func write(_ e: Int, anchor: Anchor, into out: UnsafeMutablePointer<Int32>, capacity: Int) -> (length: Int, start: Int, end: Int) {
+        let start = Int(pointer[e]), end = Int(pointer[e + 1])
+        let prefix = anchor == .name ? Int(anchorPointer[e])..<Int(anchorPointer[e + 1]) : 0..<0
+        // [CLS], the anchor, the description's pieces, [SEP]
+        let total = end - start + prefix.count
+        let length = min(total, capacity)
+        out[0] = tokens[start]
+        var t = 1
+        for i in prefix where t < length { out[t] = anchorTokens[i]; t += 1 }
+        var i = start + 1
+        while t < length { out[t] = tokens[i]; t += 1; i += 1 }
+        out[length - 1] = sep
+        if !prefix.isEmpty {
+            // the name's pieces: the anchor without its ':'
+            return (length, 1, max(1, min(prefix.count - 1, length - 2)))
+        }
+        return (length, min(Int(spans[2 * e]), length - 1), min(Int(spans[2 * e + 1]), length - 1))
     }
 }

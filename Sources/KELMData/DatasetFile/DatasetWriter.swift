@@ -7,8 +7,9 @@ public enum DatasetLayout {
     public static let fileName = "dataset.h5"
     /// Root attribute `format`.
     public static let format = "kelm-dist-dataset"
-    /// Root attribute `format_version`.
-    public static let formatVersion = 1
+    /// Root attribute `format_version`: 2 since segments are packed (DESIGN §6); 1 held one
+    /// text per segment, cut at T − 2 pieces.
+    public static let formatVersion = 2
 
     static func segments(_ split: DataSplit, _ name: String) -> String { "/segments/\(split.rawValue)/\(name)" }
     static func triples(_ split: DataSplit) -> String { "/kg/triples/\(split.rawValue)" }
@@ -69,6 +70,7 @@ public enum DatasetWriter {
         try file.setAttribute("format_version", DatasetLayout.formatVersion)
         try file.setAttribute("source", d.source)
         try file.setAttribute("max_tokens", d.maxTokens)
+        try file.setAttribute("packing", d.packing.rawValue)
         try file.setAttribute("description_tokens", d.descriptionTokens)
         try file.setAttribute("entity_count", kb.entities.count)
         try file.setAttribute("relation_count", kb.relations.count)
@@ -95,6 +97,8 @@ public enum DatasetWriter {
         try file.writeDataset("/descriptions/token_ptr", d.descriptionPointer)
         try file.writeDataset("/descriptions/tokens", d.descriptionTokenIDs)
         try file.writeDataset("/descriptions/span", d.descriptionSpans, shape: [kb.entities.count, 2])
+        try file.writeDataset("/descriptions/anchor_ptr", d.descriptionAnchorPointer)
+        try file.writeDataset("/descriptions/anchor_tokens", d.descriptionAnchorTokenIDs)
 
         for split in DataSplit.allCases {
             let triples = split == .train ? d.triples.train : split == .valid ? d.triples.valid : d.triples.test
@@ -112,8 +116,10 @@ public enum DatasetWriter {
             try file.writeDataset(DatasetLayout.segments(split, "word_start"), table.wordStarts)
             try file.writeDataset(DatasetLayout.segments(split, "mention_ptr"), table.mentionPointer)
             try file.writeDataset(DatasetLayout.segments(split, "mentions"), table.mentions, shape: [table.mentions.count / 3, 3])
-            try file.writeDataset(DatasetLayout.segments(split, "source_entity"), table.sourceEntity)
-            try file.writeDataset(DatasetLayout.segments(split, "corpus_index"), table.corpusIndex)
+            try file.writeDataset(DatasetLayout.segments(split, "source_ptr"), table.sourcePointer)
+            try file.writeDataset(DatasetLayout.segments(split, "source_entities"), table.sourceEntities)
+            try file.writeDataset(DatasetLayout.segments(split, "text_ptr"), table.textPointer)
+            try file.writeDataset(DatasetLayout.segments(split, "texts"), table.texts, shape: [table.texts.count / 3, 3])
         }
     }
 }

@@ -82,4 +82,16 @@ public struct Adjacency: Sendable, Equatable {
         }
         return low < Int(offsets[Int(a) + 1]) && neighbors[low] == b
     }
+
+    /// Whether (head, relation, tail) is a triple of the graph (relation < R, forward).
+    public func contains(head: Int32, relation: Int32, tail: Int32) -> Bool {
+        // row `head` is sorted by (neighbour, relation); the forward entry is (tail, relation)
+        let end = Int(offsets[Int(head) + 1])
+        var low = Int(offsets[Int(head)]), high = end
+        while low < high {
+            let mid = (low + high) / 2
+            if (neighbors[mid], relations[mid]) < (tail, relation) { low = mid + 1 } else { high = mid }
+        }
+        return low < end && neighbors[low] == tail && relations[low] == relation
+    }
 }

@@ -2,20 +2,20 @@ import KELMNumerics
 
 /// One tokenised segment as stored in the dataset file.
 public struct SegmentRecord: Equatable, Sendable {
-    /// `[CLS] … [SEP]` token ids (at most T).
+    /// `[CLS] text₁ [SEP] text₂ [SEP] …` token ids (at most T).
     public var tokens: [Int32]
     /// 1 where a word starts (special tokens included), 0 on `##` continuations.
     public var wordStarts: [Int32]
     /// Mentions as flat (token start, token end exclusive, entity) triples, in text order.
     public var mentions: [Int32]
-    /// The entity this text describes, or −1.
-    public var sourceEntity: Int32
+    /// The distinct entities its texts describe, in text order (possibly none).
+    public var sourceEntities: [Int32]
 
-    public init(tokens: [Int32], wordStarts: [Int32], mentions: [Int32], sourceEntity: Int32) {
+    public init(tokens: [Int32], wordStarts: [Int32], mentions: [Int32], sourceEntities: [Int32]) {
         self.tokens = tokens
         self.wordStarts = wordStarts
         self.mentions = mentions
-        self.sourceEntity = sourceEntity
+        self.sourceEntities = sourceEntities
     }
 
     /// The mentioned entities in text order (repeats included).
@@ -36,6 +36,8 @@ public final class BatchAssembler {
     public let masking: WholeWordMasking
 
     private var retriever: SubgraphRetriever
+    /// The training graph: negatives that form one of its triples are drawn again.
+    private let graph: Adjacency
     private var subgraph = Subgraph()
     private var words: [(start: Int32, length: Int32)] = []
     private var candidateOrder: [Int32] = []
@@ -47,7 +49,8 @@ public final class BatchAssembler {
         self.specialTokens = specialTokens
         masking = WholeWordMasking(maskToken: specialTokens.mask, vocabularySize: vocabularySize,
                                    specialTokens: specialTokens.all)
-        retriever = SubgraphRetriever(graph: graph, maxNodes: maxNodes)
+        retriever = SubgraphRetriever(graph: graph, maxNodes: maxNodes, seed: seed)
+        self.graph = graph
         removedPairs = Array(repeating: false, count: maxNodes * maxNodes)
     }
 
@@ -75,7 +78,7 @@ public final class BatchAssembler {
                    random: RandomStream(RandomKey(seed: seed, epoch: epochKey, purpose: .masking, item: UInt64(sample))))
         let mentions = record.mentions
         retriever.retrieve(mentionedEntities: stride(from: 2, to: mentions.count, by: 3).lazy.map { mentions[$0] },
-                           sourceEntity: record.sourceEntity, into: &subgraph)
+                           sourceEntities: record.sourceEntities, segment: sample, into: &subgraph)
         fillGraph(slot: b, batch: batch,
                   random: RandomStream(RandomKey(seed: seed, epoch: epochKey, purpose: .linkSampling, item: UInt64(sample))))
     }
@@ -119,11 +122,14 @@ public final class BatchAssembler {
         let interaction = Int32(batch.nodeCount)
         let kgNodes = subgraph.nodes.count
         let first = interaction + 1
-        // Nodes.
+        // Nodes: a source entity enters with x⁰ = 0 (entity −1; its id kept aside).
         batch.nodeEntity.pointer[Int(interaction)] = -1
         batch.nodeType.pointer[Int(interaction)] = 0
+        batch.nodeSourceEntity.pointer[Int(interaction)] = -1
         for (k, entity) in subgraph.nodes.enumerated() {
-            batch.nodeEntity.pointer[Int(first) + k] = entity
+            let source = subgraph.isSource[k]
+            batch.nodeEntity.pointer[Int(first) + k] = source ? -1 : entity
+            batch.nodeSourceEntity.pointer[Int(first) + k] = source ? entity : -1
             batch.nodeType.pointer[Int(first) + k] = k < subgraph.linkedCount ? 1 : 2
         }
         batch.nodeCount += 1 + kgNodes
@@ -169,16 +175,31 @@ public final class BatchAssembler {
             removedPairs[Int(edge.target) * retriever.maxNodes + Int(edge.source)] = false
         }
 
-        // Positives and their negatives.
+        // Positives and their negatives: a replacement that forms a known training triple is
+        // drawn again, `maxDraws` draws at most (the last one kept).
         let side = LinkPredictionSampling.negativesPerSide
+        let nodes = subgraph.nodes
         for i in 0..<positiveCount {
             let p = batch.positiveCount + i
             let edge = subgraph.edges[Int(candidateOrder[i])]
             batch.positives.pointer[3 * p] = first + edge.source
             batch.positives.pointer[3 * p + 1] = edge.relation
             batch.positives.pointer[3 * p + 2] = first + edge.target
-            for k in 0..<side { batch.negativeHeads.pointer[p * side + k] = first + Int32(random.nextInt(below: kgNodes)) }
-            for k in 0..<side { batch.negativeTails.pointer[p * side + k] = first + Int32(random.nextInt(below: kgNodes)) }
+            let head = nodes[Int(edge.source)], tail = nodes[Int(edge.target)]
+            for k in 0..<side {
+                var draw = random.nextInt(below: kgNodes)
+                for _ in 1..<LinkPredictionSampling.maxDraws where graph.contains(head: nodes[draw], relation: edge.relation, tail: tail) {
+                    draw = random.nextInt(below: kgNodes)
+                }
+                batch.negativeHeads.pointer[p * side + k] = first + Int32(draw)
+            }
+            for k in 0..<side {
+                var draw = random.nextInt(below: kgNodes)
+                for _ in 1..<LinkPredictionSampling.maxDraws where graph.contains(head: head, relation: edge.relation, tail: nodes[draw]) {
+                    draw = random.nextInt(below: kgNodes)
+                }
+                batch.negativeTails.pointer[p * side + k] = first + Int32(draw)
+            }
         }
         batch.positiveCount += positiveCount
         batch.positivePointer.pointer[b + 1] = Int32(batch.positiveCount)

@@ -5,7 +5,7 @@ import KELMNumerics
 /// is allocated once and refilled in place by `BatchLoader.next()`.
 ///
 /// Node ids are global within the batch. Segment b owns nodes `nodePointer[b] ..< nodePointer[b+1]`;
-/// the first is its interaction node (entity −1, type 0), then its linked entities (type 1),
+/// the first is its interaction node (entity −1, type 0), then its linked and source entities (type 1),
 /// then the other retrieved nodes (type 2). Per segment the edges are, in this order: the KG
 /// edges that survived link-prediction removal, each forward edge (relation r) followed by its
 /// inverse (relation R + r); the interaction↔linked edges (interaction → linked 2R, linked →
@@ -44,10 +44,13 @@ public final class TrainingBatch {
 
     /// [B + 1] node ranges of the segments.
     public let nodePointer: IndexBuffer
-    /// [nodes] entity id of each node (row of the entity-context memory), −1 for interaction nodes.
+    /// [nodes] entity id of each node (row of the entity-context memory), −1 for interaction nodes
+    /// and for source nodes (x⁰ = 0).
     public let nodeEntity: IndexBuffer
-    /// [nodes] 0 interaction, 1 linked, 2 other.
+    /// [nodes] 0 interaction, 1 linked or source, 2 other.
     public let nodeType: IndexBuffer
+    /// [nodes] the entity of a source node (x⁰ = 0, its `nodeEntity` is −1), −1 elsewhere.
+    public let nodeSourceEntity: IndexBuffer
     /// Nodes in this batch.
     public internal(set) var nodeCount = 0
 
@@ -87,6 +90,7 @@ public final class TrainingBatch {
         nodePointer = IndexBuffer(count: segments + 1)
         nodeEntity = IndexBuffer(count: segments * maxNodes)
         nodeType = IndexBuffer(count: segments * maxNodes)
+        nodeSourceEntity = IndexBuffer(count: segments * maxNodes)
         let edges = segments * maxNodes * 16
         edgeSource = IndexBuffer(count: edges)
         edgeTarget = IndexBuffer(count: edges)
@@ -135,7 +139,8 @@ public final class TrainingBatch {
             inputIDs: rows(inputIDs, tokens), attentionMask: rows(attentionMask, tokens),
             mlmLabels: rows(mlmLabels, tokens), mentionMask: rows(mentionMask, tokens),
             nodePointer: rows(nodePointer, segmentCount + 1), nodeEntity: rows(nodeEntity, nodeCount),
-            nodeType: rows(nodeType, nodeCount), edgeSource: rows(edgeSource, edgeCount),
+            nodeType: rows(nodeType, nodeCount), nodeSourceEntity: rows(nodeSourceEntity, nodeCount),
+            edgeSource: rows(edgeSource, edgeCount),
             edgeTarget: rows(edgeTarget, edgeCount), edgeType: rows(edgeType, edgeCount),
             positives: rows(positives, 3 * positiveCount),
             negativeHeads: rows(negativeHeads, LinkPredictionSampling.negativesPerSide * positiveCount),
@@ -155,6 +160,7 @@ public struct TrainingBatchContents: Equatable, Sendable {
     public var nodePointer: [Int32]
     public var nodeEntity: [Int32]
     public var nodeType: [Int32]
+    public var nodeSourceEntity: [Int32]
     public var edgeSource: [Int32]
     public var edgeTarget: [Int32]
     public var edgeType: [Int32]
@@ -184,6 +190,7 @@ public struct TrainingBatchContents: Equatable, Sendable {
             attentionMask: Array(attentionMask[tokenRange]), mlmLabels: Array(mlmLabels[tokenRange]),
             mentionMask: Array(mentionMask[tokenRange]), nodePointer: [0, nodeEnd - nodeBase],
             nodeEntity: Array(nodeEntity[Int(nodeBase)..<Int(nodeEnd)]), nodeType: Array(nodeType[Int(nodeBase)..<Int(nodeEnd)]),
+            nodeSourceEntity: Array(nodeSourceEntity[Int(nodeBase)..<Int(nodeEnd)]),
             edgeSource: edges.map { local(edgeSource[$0]) }, edgeTarget: edges.map { local(edgeTarget[$0]) },
             edgeType: edges.map { edgeType[$0] }, positives: positivesLocal,
             negativeHeads: positiveRange.flatMap { p in negativeHeads[(p * side)..<((p + 1) * side)].map(local) },

@@ -2,9 +2,11 @@ import Foundation
 
 /// Options of `prepare` shared by all sources.
 public struct PrepareOptions: Equatable, Sendable {
-    /// T (`--max-tokens`, default 128): a segment is cut to T − 2 word pieces, then `[CLS]` and
-    /// `[SEP]` are added.
+    /// T (`--max-tokens`, default 128): tokens per segment at most, `[CLS]` and every `[SEP]`
+    /// included; a text longer than T − 2 pieces is cut into windows.
     public var maxTokens = 128
+    /// How texts are put into segments (`--pack`, default `texts`).
+    public var packing = PackingMode.texts
     /// `--description-tokens` (default 64): descriptions are cut to this many tokens with
     /// `[CLS]`/`[SEP]`.
     public var descriptionTokens = 64
@@ -61,10 +63,10 @@ public func loadTokenizer(vocabularyFile path: String) throws -> WordPieceTokeni
     }
 }
 
-/// Turns a knowledge base and a corpus into a `PreparedDataset`: tokenises the segments
-/// (cut to T − 2 pieces, then `[CLS]`/`[SEP]`), links entities where the corpus gave no
-/// mentions, maps mention spans to tokens, tokenises the descriptions with their (s, o) spans,
-/// splits segments and triples, and builds the training graph.
+/// Turns a knowledge base and a corpus into a `PreparedDataset`: tokenises the texts, links
+/// entities where the corpus gave no mentions, maps mention spans to word pieces, packs the texts
+/// into segments (`SegmentPacker`, DESIGN §6), tokenises the descriptions with their (s, o)
+/// spans, splits segments and triples, and builds the training graph.
 public enum DatasetBuilder {
     /// Builds the dataset of `source` (`"tsv"` or `"wordnet"`).
     public static func build(knowledgeBase: KnowledgeBase, corpus: [CorpusSegment], tokenizer: WordPieceTokenizer,
@@ -77,94 +79,90 @@ public enum DatasetBuilder {
         let special = SpecialTokenIDs(pad: tokenizer.padID, unknown: tokenizer.unknownID, cls: tokenizer.clsID,
                                       sep: tokenizer.sepID, mask: tokenizer.maskID)
 
-        // Segments, tokenised (in parallel: the tokenizer and linker are read-only values).
-        let encoded = concurrentMap(corpus) { segment in
-            encodeSegment(segment, tokenizer: tokenizer, linker: linker, special: special, maxTokens: options.maxTokens)
+        // Texts, tokenised (in parallel: the tokenizer and linker are read-only values), then
+        // packed into segments in corpus order.
+        let encoded = concurrentMap(corpus) { text in encodeText(text, tokenizer: tokenizer, linker: linker) }
+        let (packed, statistics) = SegmentPacker.pack(encoded, maxTokens: options.maxTokens, mode: options.packing,
+                                                      cls: special.cls, sep: special.sep)
+        guard !packed.isEmpty else {
+            throw DataError(.emptyCorpus, file: corpusFile, "expected at least one text with a word piece, found none")
         }
-        let split = SegmentSplit(count: corpus.count, options: options.splits)
+        let split = SegmentSplit(count: packed.count, options: options.splits)
         var segments: [DataSplit: SegmentTable] = [:]
         for part in DataSplit.allCases {
             var table = SegmentTable()
-            for index in split[part] {
-                let item = encoded[index]
-                table.append(tokens: item.tokens, wordStarts: item.wordStarts, mentions: item.mentions,
-                             sourceEntity: corpus[index].sourceEntity, corpusIndex: index)
-            }
+            for index in split[part] { table.append(packed[index]) }
             segments[part] = table
         }
 
         // Descriptions.
         let descriptions = concurrentMap(Array(knowledgeBase.entities.indices)) { entity in
-            encodeDescription(entity: Int32(entity), text: knowledgeBase.entities[entity].description, tokenizer: tokenizer,
-                              linker: linker, special: special, maxTokens: options.descriptionTokens)
+            encodeDescription(entity: Int32(entity), text: knowledgeBase.entities[entity].description,
+                              name: knowledgeBase.entities[entity].surfaceForms.first ?? knowledgeBase.entities[entity].name,
+                              tokenizer: tokenizer, linker: linker, special: special, maxTokens: options.descriptionTokens)
         }
-        var descriptionPointer: [Int64] = [0]
-        var descriptionTokenIDs: [Int32] = []
+        var descriptionPointer: [Int64] = [0], anchorPointer: [Int64] = [0]
+        var descriptionTokenIDs: [Int32] = [], anchorTokenIDs: [Int32] = []
         var descriptionSpans: [Int32] = []
         descriptionPointer.reserveCapacity(descriptions.count + 1)
+        anchorPointer.reserveCapacity(descriptions.count + 1)
         descriptionSpans.reserveCapacity(2 * descriptions.count)
         for description in descriptions {
             descriptionTokenIDs += description.tokens
             descriptionPointer.append(Int64(descriptionTokenIDs.count))
             descriptionSpans += [description.span.0, description.span.1]
+            anchorTokenIDs += description.anchor
+            anchorPointer.append(Int64(anchorTokenIDs.count))
         }
 
         let triples = TripleSplit(triples: knowledgeBase.triples, options: options.splits)
         let graph = Adjacency(nodeCount: knowledgeBase.entities.count, relationCount: knowledgeBase.relations.count,
                               triples: triples.train)
-        return PreparedDataset(source: source, vocabulary: tokenizer.vocabulary.tokens, maxTokens: options.maxTokens,
+        return PreparedDataset(source: source, packing: options.packing, packingStatistics: statistics,
+                               vocabulary: tokenizer.vocabulary.tokens, maxTokens: options.maxTokens,
                                descriptionTokens: options.descriptionTokens, splitOptions: options.splits,
                                knowledgeBase: knowledgeBase, triples: triples, trainingGraph: graph,
                                descriptionPointer: descriptionPointer, descriptionTokenIDs: descriptionTokenIDs,
-                               descriptionSpans: descriptionSpans, segments: segments)
+                               descriptionSpans: descriptionSpans, descriptionAnchorPointer: anchorPointer,
+                               descriptionAnchorTokenIDs: anchorTokenIDs, segments: segments)
     }
 
-    /// A tokenised segment: `[CLS] … [SEP]`, word starts, mentions (token start, end, entity).
-    struct EncodedSegment {
-        var tokens: [Int32]
-        var wordStarts: [Int32]
-        var mentions: [Int32]
-    }
-
-    static func encodeSegment(_ segment: CorpusSegment, tokenizer: WordPieceTokenizer, linker: EntityLinker,
-                              special: SpecialTokenIDs, maxTokens: Int) -> EncodedSegment {
-        let encoding = tokenizer.encodeWithOffsets(segment.text)
-        let kept = min(encoding.count, maxTokens - 2)
-        var tokens: [Int32] = [special.cls]
-        var wordStarts: [Int32] = [1]
-        tokens.reserveCapacity(kept + 2)
-        wordStarts.reserveCapacity(kept + 2)
-        for piece in encoding.pieces.prefix(kept) {
-            tokens.append(piece.id)
-            wordStarts.append(piece.startsWord ? 1 : 0)
+    /// A text's word pieces and its mentions as piece ranges (given, or linked here); a mention
+    /// over no piece (only dropped characters) is left out.
+    static func encodeText(_ text: CorpusSegment, tokenizer: WordPieceTokenizer, linker: EntityLinker) -> EncodedText {
+        let encoding = tokenizer.encodeWithOffsets(text.text)
+        var result = EncodedText(ids: [], wordStarts: [], mentions: [], source: text.sourceEntity)
+        result.ids.reserveCapacity(encoding.count)
+        result.wordStarts.reserveCapacity(encoding.count)
+        for piece in encoding.pieces {
+            result.ids.append(piece.id)
+            result.wordStarts.append(piece.startsWord ? 1 : 0)
         }
-        tokens.append(special.sep)
-        wordStarts.append(1)
-        let spans = segment.mentions ?? linker.link(segment.text)
-        var mentions: [Int32] = []
-        for mention in spans {
-            guard let pieces = encoding.pieceRange(overlapping: mention.start..<mention.end), pieces.upperBound <= kept else {
-                continue
-            }
-            mentions += [Int32(pieces.lowerBound + 1), Int32(pieces.upperBound + 1), mention.entity]
+        for mention in text.mentions ?? linker.link(text.text) {
+            guard let pieces = encoding.pieceRange(overlapping: mention.start..<mention.end) else { continue }
+            result.mentions.append((Int32(pieces.lowerBound), Int32(pieces.upperBound), mention.entity))
         }
-        return EncodedSegment(tokens: tokens, wordStarts: wordStarts, mentions: mentions)
+        return result
     }
 
-    static func encodeDescription(entity: Int32, text: String, tokenizer: WordPieceTokenizer, linker: EntityLinker,
-                                  special: SpecialTokenIDs, maxTokens: Int) -> (tokens: [Int32], span: (Int32, Int32)) {
+    /// `[CLS] description [SEP]` cut to `maxTokens`, the (s, o) span of the first occurrence of
+    /// one of the entity's surface forms in the kept tokens, else (1, 1) — and then the anchor
+    /// (DESIGN §4): the pieces of `name :` that `memory.anchor: name` puts before the description,
+    /// so that (s, o) spans the name; empty when a surface form occurs (or the name has no piece).
+    static func encodeDescription(entity: Int32, text: String, name: String, tokenizer: WordPieceTokenizer, linker: EntityLinker,
+                                  special: SpecialTokenIDs, maxTokens: Int) -> (tokens: [Int32], span: (Int32, Int32), anchor: [Int32]) {
         let encoding = tokenizer.encodeWithOffsets(text)
         let kept = min(encoding.count, maxTokens - 2)
         var tokens: [Int32] = [special.cls]
         tokens.reserveCapacity(kept + 2)
         for piece in encoding.pieces.prefix(kept) { tokens.append(piece.id) }
         tokens.append(special.sep)
-        var span: (Int32, Int32) = (1, 1)
         if let occurrence = linker.firstOccurrence(of: entity, in: text),
            let pieces = encoding.pieceRange(overlapping: occurrence), pieces.upperBound <= kept {
-            span = (Int32(pieces.lowerBound + 1), Int32(pieces.upperBound))
+            return (tokens, (Int32(pieces.lowerBound + 1), Int32(pieces.upperBound)), [])
         }
-        return (tokens, span)
+        let namePieces = tokenizer.encodeWithOffsets(name).ids
+        return (tokens, (1, 1), namePieces.isEmpty ? [] : namePieces + tokenizer.encodeWithOffsets(":").ids)
     }
 }
 

@@ -16,7 +16,17 @@ public struct PrepareSummary: Equatable, Sendable, CustomStringConvertible {
     public var triples: [DataSplit: Int]
     /// Segments per split.
     public var segments: [DataSplit: Int]
-    /// Mentions per segment (mean over all segments, after truncation).
+    /// How the texts were put into segments, and what that did.
+    public var packing: PackingMode
+    public var packingStatistics: PackingStatistics
+    /// T.
+    public var maxTokens: Int
+    /// Entities whose description names none of their names (anchored as `name :`, DESIGN §4).
+    public var anchoredDescriptions: Int
+    /// Mean tokens per segment (`[CLS]` and every `[SEP]` included: the non-padding positions
+    /// of a batch), over all segments.
+    public var meanSegmentTokens: Double
+    /// Mentions per segment (mean over all segments, after windowing).
     public var mentionsPerSegment: Double
     /// Share of the segments with at least one mention.
     public var segmentsWithMentions: Double
@@ -28,6 +38,12 @@ public struct PrepareSummary: Equatable, Sendable, CustomStringConvertible {
     public var largestSubgraphNodes: Int
     /// Mean number of forward KG edges in a subgraph (the link-prediction candidates).
     public var meanSubgraphEdges: Double
+    /// Share of the subgraphs with at least one KG edge.
+    public var subgraphsWithEdges: Double
+    /// Mean link-prediction positives per segment (DESIGN §3: min(100, max(1, ⌊0.15 E⌋)) when E ≥ 1),
+    /// and the share of the segments that have one.
+    public var meanPositives: Double
+    public var segmentsWithPositives: Double
     /// Wall-clock seconds.
     public var seconds: Double
 
@@ -43,10 +59,14 @@ public struct PrepareSummary: Equatable, Sendable, CustomStringConvertible {
             relations: \(relations)
             categories: \(categories)
             triples: \(splits(triples))
-            segments: \(splits(segments))
+            texts: \(packingStatistics.texts) (\(packingStatistics.pieces) word pieces\(packingStatistics.emptyTexts > 0 ? ", \(packingStatistics.emptyTexts) without any" : ""); \(packingStatistics.windowedTexts) longer than T − 2 cut into \(packingStatistics.windows) windows, \(packingStatistics.droppedMentions) mentions dropped at window boundaries)
+            segments: \(splits(segments)) (--pack \(packing.rawValue))
+            descriptions: \(anchoredDescriptions) of \(entities) name none of their entity's names (memory.anchor: name encodes them as [CLS] name : description [SEP])
+            tokens per segment: mean \(String(format: "%.1f", meanSegmentTokens)) of T \(maxTokens) (\(String(format: "%.1f", 100 * meanSegmentTokens / Double(max(maxTokens, 1))))% real, the rest padding)
             linked mentions per segment: \(String(format: "%.2f", mentionsPerSegment)) (\(String(format: "%.1f", 100 * segmentsWithMentions))% of segments have one)
             subgraph nodes (J \(maxNodes), interaction node included): mean \(String(format: "%.2f", meanSubgraphNodes)), largest \(largestSubgraphNodes)
-            subgraph KG edges: mean \(String(format: "%.2f", meanSubgraphEdges))
+            subgraph KG edges: mean \(String(format: "%.2f", meanSubgraphEdges)) (\(String(format: "%.1f", 100 * subgraphsWithEdges))% of subgraphs have one)
+            link-prediction positives per segment: mean \(String(format: "%.2f", meanPositives)) (\(String(format: "%.1f", 100 * segmentsWithPositives))% of segments have one)
             seconds: \(String(format: "%.2f", seconds))
             """
     }
@@ -95,22 +115,28 @@ public enum DatasetPreparation {
         return summary
     }
 
-    /// The summary of a prepared dataset (subgraphs retrieved with J = `maxNodes`).
+    /// The summary of a prepared dataset (subgraphs retrieved with J = `maxNodes` and the default
+    /// `data.seed` 0).
     public static func summarize(_ dataset: PreparedDataset, maxNodes: Int) -> PrepareSummary {
-        var retriever = SubgraphRetriever(graph: dataset.trainingGraph, maxNodes: maxNodes)
+        var retriever = SubgraphRetriever(graph: dataset.trainingGraph, maxNodes: maxNodes, seed: 0)
         var subgraph = Subgraph()
-        var segmentCount = 0, mentionCount = 0, withMentions = 0, nodeTotal = 0, largest = 0, edgeTotal = 0
+        var segmentCount = 0, mentionCount = 0, withMentions = 0, nodeTotal = 0, largest = 0, edgeTotal = 0, tokenTotal = 0
+        var withEdges = 0, positiveTotal = 0
         for split in DataSplit.allCases {
             guard let table = dataset.segments[split] else { continue }
             for i in 0..<table.count {
                 let mentions = (3 * Int(table.mentionPointer[i]))..<(3 * Int(table.mentionPointer[i + 1]))
                 let entities = stride(from: mentions.lowerBound + 2, to: mentions.upperBound, by: 3).lazy.map { table.mentions[$0] }
-                retriever.retrieve(mentionedEntities: entities, sourceEntity: table.sourceEntity[i], into: &subgraph)
+                let sources = Array(table.sourceEntities[Int(table.sourcePointer[i])..<Int(table.sourcePointer[i + 1])])
+                retriever.retrieve(mentionedEntities: entities, sourceEntities: sources, segment: i, into: &subgraph)
                 segmentCount += 1
+                tokenTotal += Int(table.tokenPointer[i + 1] - table.tokenPointer[i])
                 mentionCount += mentions.count / 3
                 if !mentions.isEmpty { withMentions += 1 }
                 nodeTotal += 1 + subgraph.nodes.count
                 edgeTotal += subgraph.edges.count
+                if !subgraph.edges.isEmpty { withEdges += 1 }
+                positiveTotal += LinkPredictionSampling.positiveCount(candidates: subgraph.edges.count)
                 largest = max(largest, 1 + subgraph.nodes.count)
             }
         }
@@ -120,8 +146,12 @@ public enum DatasetPreparation {
             relations: dataset.knowledgeBase.relations.count, categories: dataset.knowledgeBase.categories.count,
             triples: [.train: dataset.triples.train.count, .valid: dataset.triples.valid.count, .test: dataset.triples.test.count],
             segments: Dictionary(uniqueKeysWithValues: DataSplit.allCases.map { ($0, dataset.segments[$0]?.count ?? 0) }),
+            packing: dataset.packing, packingStatistics: dataset.packingStatistics, maxTokens: dataset.maxTokens,
+            anchoredDescriptions: zip(dataset.descriptionAnchorPointer, dataset.descriptionAnchorPointer.dropFirst()).filter { $0 < $1 }.count,
+            meanSegmentTokens: Double(tokenTotal) / denominator,
             mentionsPerSegment: Double(mentionCount) / denominator, segmentsWithMentions: Double(withMentions) / denominator,
             maxNodes: maxNodes, meanSubgraphNodes: Double(nodeTotal) / denominator, largestSubgraphNodes: largest,
-            meanSubgraphEdges: Double(edgeTotal) / denominator, seconds: 0)
+            meanSubgraphEdges: Double(edgeTotal) / denominator, subgraphsWithEdges: Double(withEdges) / denominator,
+            meanPositives: Double(positiveTotal) / denominator, segmentsWithPositives: Double(withEdges) / denominator, seconds: 0)
     }
 }

@@ -1,10 +1,16 @@
+import KELMNumerics
+
 /// The KG part of a segment's graph: its nodes (entities) and the training-graph edges among them.
 public struct Subgraph: Equatable, Sendable {
-    /// KG nodes (entity ids): the linked entities first (node type 1), then the others (type 2).
-    /// The interaction node is not listed here; in a batch it comes before these.
+    /// KG nodes (entity ids): the type-1 nodes first — linked entities in order of first mention,
+    /// then the segment's source entities that are not linked, in text order — then the others
+    /// (type 2). The interaction node is not listed here; in a batch it comes before these.
     public var nodes: [Int32] = []
-    /// How many of `nodes` (a prefix) are linked entities.
+    /// How many of `nodes` (a prefix) are type 1 (linked or source entities).
     public var linkedCount = 0
+    /// Per node: whether it is one of the segment's source entities (x⁰ = 0: its memory row
+    /// encodes this very text, DESIGN §2, §6), wherever it stands.
+    public var isSource: [Bool] = []
     /// Forward KG edges among `nodes` as (source, relation, target) with positions into `nodes`
     /// and relation ids 0..<R, sorted by (source, target, relation).
     public var edges: [SubgraphEdge] = []
@@ -14,6 +20,7 @@ public struct Subgraph: Equatable, Sendable {
     /// Empties the subgraph, keeping its storage.
     public mutating func removeAll() {
         nodes.removeAll(keepingCapacity: true)
+        isSource.removeAll(keepingCapacity: true)
         edges.removeAll(keepingCapacity: true)
         linkedCount = 0
     }
@@ -32,14 +39,18 @@ public struct SubgraphEdge: Equatable, Sendable {
     }
 }
 
-/// Retrieves a segment's subgraph (DRAGON's rule, DESIGN §6): the linked entities ∪ every KG
-/// node adjacent to at least two of them, with the training-graph edges among them; at most
-/// `maxNodes` nodes counting the interaction node: the linked entities in order of first
-/// mention, then the others by number of adjacent linked entities (descending), then id.
-/// The segment's source entity is never included, neither as linked entity nor as other node.
-///
-/// "Adjacent" means joined by any training-graph edge, either direction; a node's count is
-/// the number of distinct linked entities (after removing the source entity, before the cap)
+/// Retrieves a segment's subgraph (DESIGN §6): at most `maxNodes` nodes counting the
+/// interaction node, taken in this order until the cap is reached:
+/// 1. the linked entities, distinct, in order of first mention;
+/// 2. the segment's source entities that are not linked, in text order (type 1 like the linked
+///    ones; a source entity has x⁰ = 0 wherever it stands, `Subgraph.isSource`);
+/// 3. KG nodes adjacent to at least two nodes of 1–2 (DRAGON's 2-hop rule), by that count
+///    descending, then id;
+/// 4. the other 1-hop neighbours of 1–2, by the number of their neighbours in 1–2 descending,
+///    then by h(seed, segment, entity) ascending — the counter-based generator's 64-bit output —
+///    so a hub's neighbours are a seeded sample, not always the lowest ids.
+/// Its edges: every training-graph edge among the nodes. "Adjacent" means joined by any
+/// training-graph edge, either direction; a node's count is the number of distinct nodes of 1–2
 /// it is adjacent to. The retriever keeps scratch arrays the size of the entity set and reuses
 /// them, so a call allocates only when a subgraph outgrows the storage of the previous ones.
 public struct SubgraphRetriever {
@@ -47,68 +58,101 @@ public struct SubgraphRetriever {
     public let graph: Adjacency
     /// J: at most this many nodes including the interaction node.
     public let maxNodes: Int
+    /// The seed of the neighbour sample (`data.seed`).
+    public let seed: UInt64
 
-    private var linkedNeighbourCount: [Int32]
+    private var neighbourCount: [Int32]
     private var lastVisitor: [Int]
     private var position: [Int32]
-    private var isLinked: [Bool]
+    private var isSeed: [Bool]
+    private var isSourceEntity: [Bool]
     private var visitor = 0
     private var touched: [Int32] = []
-    private var linked: [Int32] = []
-    private var others: [(Int32, Int32)] = []
+    private var seeds: [Int32] = []
+    private var twoHop: [(count: Int32, entity: Int32)] = []
+    private var oneHop: [(hash: UInt64, entity: Int32)] = []
 
-    public init(graph: Adjacency, maxNodes: Int) {
+    public init(graph: Adjacency, maxNodes: Int, seed: UInt64 = 0) {
         precondition(maxNodes >= 1, "SubgraphRetriever: maxNodes counts the interaction node, so it must be at least 1")
         self.graph = graph
         self.maxNodes = maxNodes
-        linkedNeighbourCount = Array(repeating: 0, count: graph.nodeCount)
+        self.seed = seed
+        neighbourCount = Array(repeating: 0, count: graph.nodeCount)
         lastVisitor = Array(repeating: -1, count: graph.nodeCount)
         position = Array(repeating: -1, count: graph.nodeCount)
-        isLinked = Array(repeating: false, count: graph.nodeCount)
+        isSeed = Array(repeating: false, count: graph.nodeCount)
+        isSourceEntity = Array(repeating: false, count: graph.nodeCount)
     }
 
-    /// The subgraph of a segment whose mentions link `mentionedEntities` (in text order,
-    /// repeats allowed) and whose source entity is `sourceEntity` (−1 for none).
-    public mutating func retrieve(mentionedEntities: some Sequence<Int32>, sourceEntity: Int32) -> Subgraph {
+    /// h(seed, segment, entity): the 64-bit output of the counter-based generator that orders a
+    /// segment's 1-hop neighbours of equal count (DESIGN §6).
+    public static func neighbourHash(seed: UInt64, segment: Int, entity: Int32) -> UInt64 {
+        let words = RandomKey(seed: seed, purpose: .neighbourSampling, stream: UInt32(bitPattern: entity), item: UInt64(segment)).block(0)
+        return UInt64(words.0) << 32 | UInt64(words.1)
+    }
+
+    /// The subgraph of segment `segment` (its index in its split) whose mentions link
+    /// `mentionedEntities` (in text order, repeats allowed) and whose texts describe
+    /// `sourceEntities` (possibly none).
+    public mutating func retrieve(mentionedEntities: some Sequence<Int32>, sourceEntities: [Int32], segment: Int) -> Subgraph {
         var subgraph = Subgraph()
-        retrieve(mentionedEntities: mentionedEntities, sourceEntity: sourceEntity, into: &subgraph)
+        retrieve(mentionedEntities: mentionedEntities, sourceEntities: sourceEntities, segment: segment, into: &subgraph)
         return subgraph
     }
 
-    /// As `retrieve(mentionedEntities:sourceEntity:)`, into `subgraph`'s storage.
-    public mutating func retrieve(mentionedEntities: some Sequence<Int32>, sourceEntity: Int32, into subgraph: inout Subgraph) {
+    /// As `retrieve(mentionedEntities:sourceEntities:segment:)`, into `subgraph`'s storage.
+    public mutating func retrieve(mentionedEntities: some Sequence<Int32>, sourceEntities: [Int32], segment: Int,
+                                  into subgraph: inout Subgraph) {
         subgraph.removeAll()
-        linked.removeAll(keepingCapacity: true)
-        for entity in mentionedEntities where entity != sourceEntity && entity >= 0 && !isLinked[Int(entity)] {
-            isLinked[Int(entity)] = true
-            linked.append(entity)
+        seeds.removeAll(keepingCapacity: true)
+        for entity in sourceEntities where entity >= 0 { isSourceEntity[Int(entity)] = true }
+        // 1. linked entities in order of first mention, then 2. unlinked sources in text order
+        for entity in mentionedEntities where entity >= 0 && !isSeed[Int(entity)] {
+            isSeed[Int(entity)] = true
+            seeds.append(entity)
         }
-        // Count, for every other node, the distinct linked entities it is adjacent to.
+        for entity in sourceEntities where entity >= 0 && !isSeed[Int(entity)] {
+            isSeed[Int(entity)] = true
+            seeds.append(entity)
+        }
+        // every other node adjacent to a seed: the number of distinct seeds it is adjacent to
         touched.removeAll(keepingCapacity: true)
-        for entity in linked {
+        for entity in seeds {
             visitor += 1
             for entry in graph.entries(of: entity) {
-                let neighbour = graph.neighbors[entry]
-                let n = Int(neighbour)
-                if isLinked[n] || neighbour == sourceEntity || lastVisitor[n] == visitor { continue }
+                let n = Int(graph.neighbors[entry])
+                if isSeed[n] || lastVisitor[n] == visitor { continue }
                 lastVisitor[n] = visitor
-                if linkedNeighbourCount[n] == 0 { touched.append(neighbour) }
-                linkedNeighbourCount[n] += 1
+                if neighbourCount[n] == 0 { touched.append(Int32(n)) }
+                neighbourCount[n] += 1
             }
         }
-        others.removeAll(keepingCapacity: true)
-        for node in touched where linkedNeighbourCount[Int(node)] >= 2 {
-            others.append((linkedNeighbourCount[Int(node)], node))
-        }
-        others.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
-        for node in touched { linkedNeighbourCount[Int(node)] = 0 }
-        for entity in linked { isLinked[Int(entity)] = false }
-
         let capacity = maxNodes - 1
-        let linkedKept = min(linked.count, capacity)
-        subgraph.nodes.append(contentsOf: linked[0..<linkedKept])
-        subgraph.linkedCount = linkedKept
-        for (_, node) in others.prefix(capacity - linkedKept) { subgraph.nodes.append(node) }
+        let seedsKept = min(seeds.count, capacity)
+        subgraph.nodes.append(contentsOf: seeds[0..<seedsKept])
+        subgraph.linkedCount = seedsKept
+        var room = capacity - seedsKept
+        if room > 0 {
+            // 3. adjacent to ≥ 2 seeds: count descending, then id
+            twoHop.removeAll(keepingCapacity: true)
+            for node in touched where neighbourCount[Int(node)] >= 2 { twoHop.append((neighbourCount[Int(node)], node)) }
+            twoHop.sort { $0.count != $1.count ? $0.count > $1.count : $0.entity < $1.entity }
+            for (_, node) in twoHop.prefix(room) { subgraph.nodes.append(node) }
+            room -= min(room, twoHop.count)
+        }
+        if room > 0 {
+            // 4. the other 1-hop neighbours (count 1): a seeded sample by h(seed, segment, entity)
+            oneHop.removeAll(keepingCapacity: true)
+            for node in touched where neighbourCount[Int(node)] == 1 {
+                oneHop.append((Self.neighbourHash(seed: seed, segment: segment, entity: node), node))
+            }
+            oneHop.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.entity < $1.entity }
+            for entry in oneHop.prefix(room) { subgraph.nodes.append(entry.entity) }
+        }
+        for node in touched { neighbourCount[Int(node)] = 0 }
+        for entity in seeds { isSeed[Int(entity)] = false }
+        for node in subgraph.nodes { subgraph.isSource.append(isSourceEntity[Int(node)]) }
+        for entity in sourceEntities where entity >= 0 { isSourceEntity[Int(entity)] = false }
 
         // Forward edges among the nodes.
         for (index, node) in subgraph.nodes.enumerated() { position[Int(node)] = Int32(index) }

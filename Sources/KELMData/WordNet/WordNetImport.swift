@@ -11,8 +11,10 @@ import Foundation
 ///   the description is the definition part of the gloss; the category is the lexicographer file.
 /// - Relations are the pointer types, reciprocal pairs folded and symmetric ones deduplicated
 ///   (`WordNetSchema.pointerRelations`); lexical pointers are lifted to their synsets.
-/// - The corpus is, per synset, its definition and then each example sentence of its gloss,
-///   with the synset as source entity.
+/// - The corpus is, per synset in database order (the data files noun, verb, adj, adv, each in
+///   offset order, which groups synsets by lexicographer file), its definition and then each
+///   example sentence of its gloss, with the synset as source entity; `prepare` packs these texts
+///   in this order.
 /// - An ambiguous surface form links to its most frequent sense: the sense (synset, lemma) with
 ///   the highest tag count in `cntlist.rev` (matched by sense key), ties broken by the sense
 ///   number in `index.<pos>`, then part of speech (n, v, a, r), then data-file order.
@@ -137,15 +139,15 @@ public enum WordNetImport {
         }
         triples = sortedUnique(triples)
 
-        // Corpus: definition, then examples, per entity.
+        // Corpus: definition, then examples, per synset in database order.
         var corpus: [CorpusSegment] = []
-        for (id, synsetIndex) in order.enumerated() {
-            let synset = synsets[synsetIndex]
+        for (index, synset) in synsets.enumerated() {
+            let id = entityOf[index]
             if !synset.definition.isEmpty {
-                corpus.append(CorpusSegment(text: synset.definition, mentions: nil, sourceEntity: Int32(id)))
+                corpus.append(CorpusSegment(text: synset.definition, mentions: nil, sourceEntity: id))
             }
             for example in synset.examples {
-                corpus.append(CorpusSegment(text: example, mentions: nil, sourceEntity: Int32(id)))
+                corpus.append(CorpusSegment(text: example, mentions: nil, sourceEntity: id))
             }
         }
         var preference: [String: Int32] = [:]

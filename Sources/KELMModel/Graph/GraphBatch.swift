@@ -10,10 +10,14 @@ public final class GraphBatch {
     public private(set) var edges = 0
     /// [B+1]
     public let nodePtr: IndexBuffer
-    /// [N] row of the entity memory M; −1 for interaction nodes.
+    /// [N] row of the entity memory M; −1 for interaction nodes and for source nodes (x⁰ = 0).
     public let nodeEntity: IndexBuffer
-    /// [N] 0 interaction, 1 linked, 2 other.
+    /// [N] 0 interaction, 1 linked or source, 2 other.
     public let nodeType: IndexBuffer
+    /// [N] the entity of a source node (one the segment's texts describe: its memory row would
+    /// leak the text, so it enters with x⁰ = 0, DESIGN §2, §6), −1 on every other node. The
+    /// model does not read it; the batch dump writes it (`/graph/node_source_entity`).
+    public let nodeSourceEntity: IndexBuffer
     /// [N] which segment a node belongs to.
     public let nodeGraph: IndexBuffer
     /// [E] source and target node of each edge, and its relation id (0 … 2R+2).
@@ -28,6 +32,8 @@ public final class GraphBatch {
         nodePtr = IndexBuffer(count: capacityGraphs + 1)
         nodeEntity = IndexBuffer(count: capacityNodes)
         nodeType = IndexBuffer(count: capacityNodes)
+        nodeSourceEntity = IndexBuffer(count: capacityNodes)
+        nodeSourceEntity.pointer.update(repeating: -1, count: capacityNodes)  // no source until one is set
         nodeGraph = IndexBuffer(count: capacityNodes)
         edgeSource = IndexBuffer(count: capacityEdges)
         edgeTarget = IndexBuffer(count: capacityEdges)
@@ -60,10 +66,18 @@ public final class GraphBatch {
             }
             for v in start..<end {
                 nodeGraph.pointer[v] = Int32(b)
-                let t = nodeType.pointer[v], e = Int(nodeEntity.pointer[v])
+                let t = nodeType.pointer[v], e = Int(nodeEntity.pointer[v]), source = Int(nodeSourceEntity.pointer[v])
                 if v > start {
                     guard t == 1 || t == 2 else { throw bad("node \(v) has type \(t), expected 1 or 2") }
-                    guard e >= 0 && e < entityCount else { throw bad("node \(v) has entity \(e), outside 0..<\(entityCount)") }
+                    if source >= 0 {
+                        guard t == 1, e == -1, source < entityCount else {
+                            throw bad("node \(v) is source entity \(source): expected type 1, entity −1 (x⁰ = 0) and an entity below \(entityCount)")
+                        }
+                    } else {
+                        guard e >= 0 && e < entityCount else { throw bad("node \(v) has entity \(e), outside 0..<\(entityCount)") }
+                    }
+                } else if source >= 0 {
+                    throw bad("interaction node \(v) has a source entity")
                 }
             }
         }

@@ -103,12 +103,16 @@ public final class BertLayer {
     /// hands the gradient with respect to it to `gradientSink` (no weight gradients are needed).
     public var activationOverride: ActivationOverride?
 
-    public init(_ p: Parameters, index: Int, config c: BertConfig, maxBatch: Int, maxTokens: Int) {
+    /// A layer for batches of at most `maxBatch` segments of `maxTokens` tokens; with `maxRows`,
+    /// for batches of any shape B × T with B·T ≤ `maxRows` and T ≤ `maxTokens` (the entity
+    /// memory's encoder: many short descriptions or few long ones).
+    public init(_ p: Parameters, index: Int, config c: BertConfig, maxBatch: Int, maxTokens: Int, maxRows: Int? = nil) {
         self.p = p
         self.index = index
         config = c
-        let n = maxBatch * maxTokens, d = c.hiddenSize
-        let probCount = maxBatch * c.numHeads * maxTokens * maxTokens
+        let n = maxRows ?? maxBatch * maxTokens, d = c.hiddenSize
+        // [B, H, T, T] with B·T ≤ n: at most n · H · T
+        let probCount = n * c.numHeads * maxTokens
         qkv = FlatBuffer(count: n * 3 * d)
         probs = FlatBuffer(count: probCount)
         probsDropped = FlatBuffer(count: c.attentionDropout > 0 ? probCount : 0)
@@ -181,6 +185,47 @@ public final class BertLayer {
                           weight: p.outNormWeight.pointer(in: params), bias: p.outNormBias.pointer(in: params),
                           rows: n, width: d, eps: c.layerNormEps)
         profiler?.end()
+    }
+
+    /// Inference (no dropout, nothing kept for backward) at chosen rows only: `output`'s first
+    /// `rows.count` rows ([m, d]) become this layer's output at rows `rows` of the batch (indices
+    /// into its B·T rows), as `forward` would compute them up to float rounding. Every row's keys
+    /// and values are computed (the chosen rows attend to the whole segment); the queries, the
+    /// attention output, the FFN and both LayerNorms only at the chosen rows. The entity memory
+    /// reads the top LM1 layer at two rows per description (DESIGN §4), so this skips most of it.
+    /// `segments` gives each chosen row's segment (rows[i] / T).
+    public func forwardRows(_ rows: UnsafeBufferPointer<Int32>, segments: UnsafeBufferPointer<Int32>, x: UnsafePointer<Float>,
+                            batch: TokenBatch, params: UnsafeMutablePointer<Float>) {
+        let c = config, d = c.hiddenSize, n = batch.rows, m = rows.count, T = batch.tokens
+        precondition(segments.count == m && m <= n, "BertLayer.forwardRows: one segment per chosen row, at most B·T rows")
+        input = nil
+        let qkvW = p.qkvWeight.pointer(in: params), qkvB = p.qkvBias.pointer(in: params)
+        // keys and values of every row: [n, 2d] (rows d..<3d of the [3d, d] query/key/value matrix)
+        let kv = qkv.pointer
+        Linear.forward(y: kv, x: x, weight: qkvW + d * d, bias: qkvB + d, rows: n, inFeatures: d, outFeatures: 2 * d)
+        // the chosen rows' input, and their queries
+        let chosen = ln2In.pointer
+        for i in 0..<m { (chosen + i * d).update(from: x + Int(rows[i]) * d, count: d) }
+        Linear.forward(y: ctx.pointer, x: chosen, weight: qkvW, bias: qkvB, rows: m, inFeatures: d, outFeatures: d)
+        let context = ffnOut.pointer
+        SelfAttention.forwardQueries(ctx: context, q: ctx.pointer, kv: kv, keyMask: batch.attentionMask.pointer,
+                                     segments: segments.baseAddress!, queries: m, tokens: T, heads: c.numHeads,
+                                     headDim: c.headDim, scores: probs.pointer)
+        Linear.forward(y: attnProj.pointer, x: context, weight: p.attnOutWeight.pointer(in: params),
+                       bias: p.attnOutBias.pointer(in: params), rows: m, inFeatures: d, outFeatures: d)
+        ElementWise.add(y: ln1In.pointer, attnProj.pointer, chosen, count: m * d)
+        LayerNorm.forward(y: h1.pointer, mean: ln1Mean.pointer, rstd: ln1Rstd.pointer, x: ln1In.pointer,
+                          weight: p.attnNormWeight.pointer(in: params), bias: p.attnNormBias.pointer(in: params),
+                          rows: m, width: d, eps: c.layerNormEps)
+        Linear.forward(y: interPre.pointer, x: h1.pointer, weight: p.interWeight.pointer(in: params),
+                       bias: p.interBias.pointer(in: params), rows: m, inFeatures: d, outFeatures: c.ffnSize)
+        GELU.forward(y: interAct.pointer, x: interPre.pointer, count: m * c.ffnSize)
+        Linear.forward(y: ffnOut.pointer, x: interAct.pointer, weight: p.outWeight.pointer(in: params),
+                       bias: p.outBias.pointer(in: params), rows: m, inFeatures: c.ffnSize, outFeatures: d)
+        ElementWise.add(y: ln2In.pointer, ffnOut.pointer, h1.pointer, count: m * d)
+        LayerNorm.forward(y: output.pointer, mean: ln2Mean.pointer, rstd: ln2Rstd.pointer, x: ln2In.pointer,
+                          weight: p.outNormWeight.pointer(in: params), bias: p.outNormBias.pointer(in: params),
+                          rows: m, width: d, eps: c.layerNormEps)
     }
 
     /// Adds into `dInput` the gradient for `dOutput` (both [B·T, d]) and into the parameter

@@ -43,6 +43,13 @@ public final class TokenBatch {
         self.tokens = tokens
     }
 
+    /// Number of real (non-padding) tokens: positions whose attention mask is set.
+    public var realTokenCount: Int {
+        var n = 0
+        for i in 0..<rows where attentionMask.pointer[i] != 0 { n += 1 }
+        return n
+    }
+
     /// Number of positions with a label.
     public var labelCount: Int {
         var n = 0

@@ -59,6 +59,46 @@ public enum SelfAttention {
               beta: 0, c: ctx + b * T * d + h * headDim, ldc: d)
     }
 
+    /// Inference attention for chosen query rows only: for query i of segment `segments[i]`,
+    /// ctx[i] = Σ_j softmax_j(q_i · k_j / √headDim) v_j per head, over the keys of its segment with
+    /// mask ≠ 0, exactly as `forward` computes that row. `q` is [m, d]; `kv` [B·T, 2d] holds each
+    /// row's keys then values; `scores` holds `tokens` floats.
+    public static func forwardQueries(
+        ctx: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, kv: UnsafePointer<Float>,
+        keyMask: UnsafePointer<Int32>, segments: UnsafePointer<Int32>, queries m: Int,
+        tokens: Int, heads: Int, headDim: Int, scores: UnsafeMutablePointer<Float>
+    ) {
+        let kp = KernelProfile.begin()
+        defer { KernelProfile.end(.attention, kp) }
+        let d = heads * headDim, T = tokens
+        let scale = 1 / Float(headDim).squareRoot()
+        for i in 0..<m {
+            let b = Int(segments[i])
+            let keys = kv + b * T * 2 * d, mask = keyMask + b * T
+            for h in 0..<heads {
+                let qi = q + i * d + h * headDim
+                for j in 0..<T {
+                    let kj = keys + j * 2 * d + h * headDim
+                    var acc = VectorMath.V()
+                    var c = 0
+                    while c + 8 <= headDim { acc += VectorMath.load(qi + c) * VectorMath.load(kj + c); c += 8 }
+                    var dot = VectorMath.sum(acc)
+                    while c < headDim { dot += qi[c] * kj[c]; c += 1 }
+                    scores[j] = dot * scale
+                }
+                maskedSoftmax(scores, mask, T)
+                let out = ctx + i * d + h * headDim
+                out.update(repeating: 0, count: headDim)
+                for j in 0..<T where scores[j] != 0 {
+                    let vj = keys + j * 2 * d + d + h * headDim, p = VectorMath.V(repeating: scores[j])
+                    var c = 0
+                    while c + 8 <= headDim { VectorMath.store(VectorMath.load(out + c) + p * VectorMath.load(vj + c), out + c); c += 8 }
+                    while c < headDim { out[c] += scores[j] * vj[c]; c += 1 }
+                }
+            }
+        }
+    }
+
     /// row ← softmax(row) over the keys with mask ≠ 0; masked keys get 0 (a row with no key
     /// left is all 0).
     @inline(__always)

@@ -9,6 +9,7 @@ extension BenchmarkResult {
         lines.append(String(format: "%@: batch %d × %d tokens, logits at %d rows, %d thread(s), OpenBLAS %@",
                             what, batch, tokens, logit_rows, threads, openblas_core))
         lines.append(String(format: "  %.1f tokens/s   %.4f s/step   %.2f GFLOP/step", tokens_per_s, sec_per_step, gflop_per_step))
+        lines.append("  (synthetic full shape: every one of the B × T positions is a real token; `train` logs real tokens/s of its data)")
         if let nodes = graph_nodes, let edges = graph_edges, let positives = link_positives {
             lines.append(String(format: "  graph: %d nodes, %d edges, %d link positives; %.2f GFLOP/step counting key, message and edge encoder per edge",
                                 nodes, edges, positives, gflop_per_step_model_defined ?? 0))

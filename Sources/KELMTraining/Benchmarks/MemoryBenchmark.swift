@@ -86,7 +86,7 @@ public struct MemoryBenchmark {
         let E = data.entityCount, count = min(options.entities ?? E, E)
         guard count > 0 else { throw TrainingError.noData("no entities to refresh") }
         let dtype = config.memory.dtype.storage
-        let encoder = DescriptionEncoder(parameters: lm, config: c.bert, layerCount: c.firstFusionLayer, batch: 32,
+        let encoder = DescriptionEncoder(parameters: lm, config: c.bert, layerCount: c.firstFusionLayer,
                                          tokens: config.memory.descriptionTokens)
         let memory = EntityContextMemory(entityCount: E, width: c.bert.hiddenSize, dtype: dtype)
         let ids = Array(0..<count)

@@ -47,8 +47,13 @@ public struct TrainBenchmark {
         public var policy: String
         /// Rounds of the three runs, interleaved; the figures are medians over all their steps.
         public var rounds: Int
+        /// Token positions (B·T per segment, padding included) per second: the benchmark runs the
+        /// synthetic full shape, so that it measures the step the model computes; `train` reports
+        /// real (non-padding) tokens/s of the data it trains on.
         public var tokens_per_s_per_rank: Double
         public var tokens_per_s_alone: Double
+        /// Share of the synthetic segments' positions that are real tokens (they fill T/2 … T).
+        public var real_token_fraction: Double
         public var efficiency: Double
         /// The lowest and highest efficiency of a single round (rank 0's alone against together).
         public var efficiency_lowest_round: Double
@@ -113,6 +118,7 @@ public struct TrainBenchmark {
         var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], exposed: [Double] = []
         var longestWait: [Double] = [], optimizer: [Double] = [], other: [Double] = []
         var attribution = 0.0
+        var paddingFractions: [Double] = []
         var buckets: [BucketTiming] = []
 
         static func median(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
@@ -143,6 +149,7 @@ public struct TrainBenchmark {
             samples.exposed.append(waits.min()!)
             samples.longestWait.append(waits.max()!)
             samples.optimizer.append(m.time_optimizer_ms)
+            samples.paddingFractions.append(m.padding_fraction)
             samples.other.append(seconds * 1e3 - m.time_forward_ms - m.time_backward_ms - m.time_comm_exposed_ms
                                  - m.time_optimizer_ms - (m.attribution_ms ?? 0))
             progress(String(format: "step %d/%d: %.3f s, exposed communication %.1f ms (longest wait %.1f ms)",
@@ -203,7 +210,9 @@ public struct TrainBenchmark {
         let phases = together.phases
         let sec = together.medianSeconds
         return Result(ranks: collective.size, policy: options.policy, rounds: rounds, tokens_per_s_per_rank: perRank,
-                      tokens_per_s_alone: aloneRate, efficiency: perRank / aloneRate,
+                      tokens_per_s_alone: aloneRate,
+                      real_token_fraction: 1 - together.paddingFractions.reduce(0, +) / Double(max(1, together.paddingFractions.count)),
+                      efficiency: perRank / aloneRate,
                       efficiency_lowest_round: spread[0], efficiency_highest_round: spread[1],
                       tokens_per_s_concurrent_alone: concurrentAlone,
                       contention_ceiling: concurrentAlone / aloneRate, sec_per_step: sec, exposed_comm_ms: phases.exposed_comm_ms,
@@ -224,6 +233,8 @@ extension TrainBenchmark.Result {
     public var report: String {
         var lines = [
             String(format: "data-parallel training step, %d rank(s), policy %@", ranks, policy),
+            String(format: "  synthetic data at the full shape B × T; tokens/s counts token positions (%.0f%% of them real tokens here; `train` logs real tokens/s of its data)",
+                   100 * real_token_fraction),
             String(format: "  %.1f tokens/s per rank (alone: %.1f), weak-scaling efficiency %.3f", tokens_per_s_per_rank, tokens_per_s_alone, efficiency)
                 + (rounds > 1 ? String(format: " (medians over %d interleaved rounds; single rounds %.3f to %.3f)", rounds,
                                        efficiency_lowest_round, efficiency_highest_round) : ""),

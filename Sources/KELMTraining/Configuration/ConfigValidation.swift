@@ -57,6 +57,7 @@ extension KELMConfig {
         v.nonNegative("train.lr_pretrained", t.lrPretrained)
         v.nonNegative("train.lr_new", t.lrNew)
         v.atLeast("train.warmup_steps", t.warmupSteps, 0)
+        v.atLeast("train.adapt_steps", t.adaptSteps, 0)
         v.nonNegative("train.weight_decay", t.weightDecay)
         v.nonNegative("train.clip", t.clip)
         v.positive("train.bucket_mb", t.bucketMB)

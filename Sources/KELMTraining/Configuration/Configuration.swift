@@ -291,6 +291,10 @@ extension KELMConfig {
         public var clip: Double = 1.0
         /// `param_policy`: parameter-group policy preset. Default `knowledge-paths`.
         public var paramPolicy: ParamPolicy = .knowledgePaths
+        /// `adapt_steps` N: the first N optimizer steps train under `full` (the MLM-adaptation
+        /// stage: an LM without an MLM head adapts its decoder before the preset freezes it), then
+        /// `param_policy` takes over and attribution first runs at step N. Default 0.
+        public var adaptSteps: Int = 0
         /// `bucket_mb`: byte cap of a dense gradient bucket, in MiB (fractions allowed). Default 4.
         public var bucketMB: Double = 4
         /// `mlm_weight` w_mlm: weight of the MLM loss. Default 1.
@@ -319,6 +323,7 @@ extension KELMConfig {
             case weightDecay = "weight_decay"
             case clip
             case paramPolicy = "param_policy"
+            case adaptSteps = "adapt_steps"
             case bucketMB = "bucket_mb"
             case mlmWeight = "mlm_weight"
             case lpWeight = "lp_weight"
@@ -341,6 +346,7 @@ extension KELMConfig {
             weightDecay = try r.value(.weightDecay, d.weightDecay)
             clip = try r.value(.clip, d.clip)
             paramPolicy = try r.enumeration(.paramPolicy, d.paramPolicy)
+            adaptSteps = try r.value(.adaptSteps, d.adaptSteps)
             bucketMB = try r.value(.bucketMB, d.bucketMB)
             mlmWeight = try r.value(.mlmWeight, d.mlmWeight)
             lpWeight = try r.value(.lpWeight, d.lpWeight)
@@ -362,6 +368,7 @@ extension KELMConfig {
             try c.encode(weightDecay, forKey: .weightDecay)
             try c.encode(clip, forKey: .clip)
             try c.encode(paramPolicy, forKey: .paramPolicy)
+            try c.encode(adaptSteps, forKey: .adaptSteps)
             try c.encode(bucketMB, forKey: .bucketMB)
             try c.encode(mlmWeight, forKey: .mlmWeight)
             try c.encode(lpWeight, forKey: .lpWeight)
@@ -477,8 +484,19 @@ extension KELMConfig {
             case random
         }
 
+        /// `memory.anchor`: how a description that holds none of its entity's names is encoded.
+        public enum Anchor: String, ConfigEnum {
+            /// `name`: `[CLS] name : description [SEP]`, so that (s, o) spans the name (DESIGN §4).
+            case name
+            /// `none`: the description unchanged, (s, o) = (1, 1) — the first description token
+            /// (the rule before anchors; kept for the ablation).
+            case none
+        }
+
         /// `features`: `memory` or `random`. Default `memory`.
         public var features: Features = .memory
+        /// `anchor`: `name` or `none`. Default `name`.
+        public var anchor: Anchor = .name
         /// `refresh`: `full` or `rolling`. Default `rolling`.
         public var refresh: Refresh = .rolling
         /// `block_entities`: entities per `rolling` refresh. DESIGN gives no default; 4096 here.
@@ -505,6 +523,7 @@ extension KELMConfig {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case features
+            case anchor
             case refresh
             case blockEntities = "block_entities"
             case scope
@@ -521,6 +540,7 @@ extension KELMConfig {
             let r = try ConfigReader(decoder, keys: CodingKeys.self)
             let d = Self()
             features = try r.enumeration(.features, d.features)
+            anchor = try r.enumeration(.anchor, d.anchor)
             refresh = try r.enumeration(.refresh, d.refresh)
             blockEntities = try r.value(.blockEntities, d.blockEntities)
             scope = try r.enumeration(.scope, d.scope)
@@ -537,6 +557,7 @@ extension KELMConfig {
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(features, forKey: .features)
+            try c.encode(anchor, forKey: .anchor)
             try c.encode(refresh, forKey: .refresh)
             try c.encode(blockEntities, forKey: .blockEntities)
             try c.encode(scope, forKey: .scope)

@@ -19,15 +19,18 @@ public final class DatasetTrainingData: TrainingData {
     public var edgesPerSegment: Int { 32 * maxNodes }
     public let reachableEntities: [Int]
     private var loader: BatchLoader?
-    private let descriptionPointer: [Int64], descriptionTokenIds: [Int32], descriptionSpans: [Int32]
+    /// The descriptions the memory encodes, and how one without its entity's name is (`memory.anchor`).
+    public let descriptions: EntityDescriptions
+    public let anchor: EntityDescriptions.Anchor
 
     /// Opens the dataset at `path` (its directory or `dataset.h5`).
-    public init(path: String, maxNodes: Int, seed: UInt64) throws {
+    public init(path: String, maxNodes: Int, seed: UInt64, anchor: EntityDescriptions.Anchor = .name) throws {
         dataset = try DatasetFile(path: path)
         self.maxNodes = maxNodes
         self.seed = seed
+        self.anchor = anchor
         descriptionTokens = dataset.descriptionTokens
-        (descriptionPointer, descriptionTokenIds, descriptionSpans) = try dataset.descriptions()
+        descriptions = try dataset.descriptions()
         // entities that can appear in a training subgraph: every entity with a training edge
         // (it can be a retrieved neighbour) and every entity linked in a training segment
         var reachable = [Bool](repeating: false, count: dataset.entityCount)
@@ -56,12 +59,7 @@ public final class DatasetTrainingData: TrainingData {
 
     public func description(of entity: Int, into tokens: UnsafeMutablePointer<Int32>, capacity: Int) throws
         -> (length: Int, start: Int, end: Int) {
-        let start = Int(descriptionPointer[entity]), end = Int(descriptionPointer[entity + 1])
-        let length = min(end - start, capacity)
-        for t in 0..<length { tokens[t] = descriptionTokenIds[start + t] }
-        if length < end - start { tokens[length - 1] = dataset.specialTokens.sep }
-        let s = min(Int(descriptionSpans[2 * entity]), length - 1), o = min(Int(descriptionSpans[2 * entity + 1]), length - 1)
-        return (length, s, o)
+        descriptions.write(entity, anchor: anchor, into: tokens, capacity: capacity)
     }
 }
 
@@ -80,6 +78,7 @@ extension FusionBatch {
         graph.nodePtr.pointer.update(from: b.nodePointer.pointer, count: B + 1)
         graph.nodeEntity.pointer.update(from: b.nodeEntity.pointer, count: b.nodeCount)
         graph.nodeType.pointer.update(from: b.nodeType.pointer, count: b.nodeCount)
+        graph.nodeSourceEntity.pointer.update(from: b.nodeSourceEntity.pointer, count: b.nodeCount)
         graph.edgeSource.pointer.update(from: b.edgeSource.pointer, count: b.edgeCount)
         graph.edgeTarget.pointer.update(from: b.edgeTarget.pointer, count: b.edgeCount)
         graph.edgeRelation.pointer.update(from: b.edgeType.pointer, count: b.edgeCount)

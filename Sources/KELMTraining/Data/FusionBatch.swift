@@ -61,6 +61,7 @@ public final class FusionBatch {
         for (i, e) in nodeEntities.enumerated() {
             graph.nodeEntity.pointer[nodes + i] = e
             graph.nodeType.pointer[nodes + i] = nodeTypes[i]
+            graph.nodeSourceEntity.pointer[nodes + i] = -1
         }
         for (i, e) in segmentEdges.enumerated() {
             graph.edgeSource.pointer[edges + i] = base + e.source

@@ -89,9 +89,9 @@ public struct CheckpointEvaluation {
             // a weights-only file: the memory as at step 0 (every description through LM1), in
             // the stored configuration's memory.dtype
             log("\(file) holds no entity memory: encoding the \(E) descriptions as at step 0")
-            let source = try DatasetTrainingData(path: path, maxNodes: J, seed: options.seed)
+            let source = try DatasetTrainingData(path: path, maxNodes: J, seed: options.seed, anchor: config.memory.anchor.descriptions)
             let encoder = DescriptionEncoder(parameters: model.parameters.lm, config: fusion.bert, layerCount: fusion.firstFusionLayer,
-                                             batch: 32, tokens: config.memory.descriptionTokens)
+                                              tokens: config.memory.descriptionTokens)
             memory = EntityContextMemory(entityCount: E, width: d, dtype: config.memory.dtype.storage)
             try memory.fill(encoder: encoder, source: source, params: model.store.values.pointer, collective: collective)
         }

@@ -36,7 +36,12 @@ public struct StepMetrics: Codable, Sendable {
     public var mlm_accuracy: Double
     public var lr: Double
     public var grad_norm: Double
+    /// Token positions of the global batch (B·T per segment, padding included) per second.
     public var tokens_per_s: Double
+    /// Real (non-padding) tokens of the global batch per second.
+    public var real_tokens_per_s: Double
+    /// Share of the global batch's token positions that are padding.
+    public var padding_fraction: Double
     public var time_forward_ms: Double
     public var time_backward_ms: Double
     public var time_comm_exposed_ms: Double
@@ -44,6 +49,8 @@ public struct StepMetrics: Codable, Sendable {
     public var bytes_allreduced: Int
     public var bytes_dense_equivalent: Int
     public var skipped: Bool
+    /// The parameter policy of this step's stage (`full` in the MLM-adaptation stage).
+    public var param_policy: String
     /// Milliseconds spent on knowledge-path attribution at this step (absent when it did not run).
     public var attribution_ms: Double?
     /// The entity-memory refresh at the start of this step (absent when none ran): its
@@ -64,13 +71,21 @@ public final class Trainer {
     public let collective: Collective
     public let model: FusionModel
     public let optimizer: AdamW
-    public let reducer: GradientReducer
     public let memory: EntityContextMemory
     public let order: SampleOrder
-    public let policies: GroupPolicies
+    /// The policy stages (DESIGN §5): one, or the MLM-adaptation stage under `full` for the first
+    /// `train.adapt_steps` steps and then `train.param_policy`.
+    public let stages: [PolicyStage]
+    /// The first step of the last stage (0 without an adaptation stage).
+    public let adaptSteps: Int
+    /// The stage of the step about to run (or, after `trainStep`, of the one just run).
+    public private(set) var activeStage = 0
+    /// The stage's gradient reducer.
+    public var reducer: GradientReducer { stages[activeStage].reducer }
+    /// The stage's group policies.
+    public var policies: GroupPolicies { stages[activeStage].policies }
     let batches: [FusionBatch]
     let peakRates: [Float]
-    let frozen: [Bool]
     let schedule: LinearSchedule
     let stageIndex: [BackwardStage: Int]
     /// The word embeddings' input-side gradient rows (nil when the embeddings are frozen):
@@ -83,8 +98,10 @@ public final class Trainer {
     private var wordRowIds: [Int64] = []
     private var gatheredWordRowIds: [Int64] = []
     private var gatheredWordRows: FlatBuffer = FlatBuffer(count: 0)
-    /// TRELM routing of the LM's FFNs (nil unless `lm.ffn` is routed).
+    /// TRELM routing of the LM's FFNs (nil unless the last stage routes `lm.ffn`).
     public let paths: KnowledgePaths?
+    /// Whether the FFN layers' backward follows the paths (attached in a stage that routes).
+    private var routesAttached = false
     public let routedOptimizer: RoutedAdamW?
     let attribution: IntegratedGradients?
     let routedTensors: [RoutedAdamW.LayerTensors]
@@ -122,8 +139,9 @@ public final class Trainer {
         return try watchdog.guarding(name, step: step, body)
     }
 
-    /// Notes for the start-up log (e.g. what was adjusted).
+    /// Notes for the start-up log (e.g. what was adjusted), and warnings.
     public private(set) var notes: [String] = []
+    public private(set) var warnings: [String] = []
 
     /// Builds the replica: parameters initialised (seeded, or from the Hugging Face folder
     /// `initFrom`) on rank 0 and broadcast; checks that every rank has the same parameter
@@ -170,8 +188,12 @@ public final class Trainer {
         }
         mine.removeAll()
 
-        policies = GroupPolicies(preset: config.train.paramPolicy)
-        let perEntry = policies.perEntry(table)
+        // the policy stages: `full` for the first train.adapt_steps steps, then the preset
+        var presets = [config.train.paramPolicy]
+        if config.train.adaptSteps > 0 && config.train.paramPolicy != .full { presets.insert(.full, at: 0) }
+        adaptSteps = presets.count > 1 ? config.train.adaptSteps : 0
+        let stagePolicies = presets.map { GroupPolicies(preset: $0) }
+        let last = stagePolicies[stagePolicies.count - 1]
         peakRates = table.entries.map {
             Float(fromPretrained.contains($0.name) ? config.train.lrPretrained : config.train.lrNew)
         }
@@ -179,19 +201,9 @@ public final class Trainer {
         var stages: [BackwardStage: Int] = [:]
         for (i, s) in model.backwardStages.enumerated() { stages[s] = i }
         stageIndex = stages
-        // Under routing, the knowledge-path tensors (intermediate.dense.weight and .bias,
-        // output.dense.weight) go through the path buffer; output.dense.bias and the FFN's
-        // LayerNorm stay dense (DESIGN §5).
-        let onPath: (String) -> Bool = { $0.hasSuffix("intermediate.dense.weight") || $0.hasSuffix("intermediate.dense.bias")
-            || ($0.hasSuffix(".output.dense.weight") && !$0.contains(".attention.")) }
-        let reduction: [ReductionPolicy] = zip(table.entries, perEntry).map { e, p in
-            p == .routed ? (onPath(e.name) ? .routed : .dense) : p
-        }
-        frozen = reduction.map { $0 != .dense }
-        if policies[.ffn] == .routed {
+        if last[.ffn] == .routed {
             let k = KnowledgePaths(layers: c.bert.numLayers, ffnSize: c.bert.ffnSize, hidden: c.bert.hiddenSize,
                                    fraction: config.routing.fraction, maxRows: B * T)
-            k.attach(to: model.layers)
             paths = k
             routedOptimizer = RoutedAdamW(layers: c.bert.numLayers, ffnSize: c.bert.ffnSize)
             attribution = IntegratedGradients(model: model)
@@ -207,25 +219,20 @@ public final class Trainer {
             routedRates = []
         }
         wordEmbeddings = try table.entry(named: "lm.embeddings.word_embeddings.weight")
-        let splitWordGradient = policies[.embeddings] != .frozen
-        wordRows = splitWordGradient
+        // the word embeddings' input-side rows are exchanged sparsely in any stage that trains them
+        wordRows = stagePolicies.contains { $0[.embeddings] != .frozen }
             ? SparseRows(capacity: config.train.accumulation * B * T, width: c.bert.hiddenSize) : nil
         if let wordRows {
             wordRowIds = [Int64](repeating: 0, count: wordRows.capacity)
             gatheredWordRowIds = [Int64](repeating: 0, count: collective.size * wordRows.capacity)
             gatheredWordRows = FlatBuffer(count: collective.size * wordRows.capacity * wordRows.width)
         }
-        let buckets = GradientReducer.plan(table: table, policies: reduction,
-                                           readyStage: table.entries.map {
-                                               // the tied decoder's part is final after the heads
-                                               splitWordGradient && $0.name == "lm.embeddings.word_embeddings.weight"
-                                                   ? 0 : stages[BackwardStage.of($0.name)] ?? 0
-                                           },
-                                           capBytes: Int(config.train.bucketMB * 1_048_576))
+        let plans = stagePolicies.map { PolicyStage.plan(policies: $0, table: table, stageIndex: stages,
+                                                           capBytes: Int(config.train.bucketMB * 1_048_576)) }
         // every rank on one node: the buckets are summed through shared memory (train.allreduce)
         var shared: NodeSharedGradients? = nil
         if config.train.allreduce == .auto, let mpi = collective as? MPICollective {
-            shared = try mpi.nodeSharedGradients(count: table.count, buckets: buckets.map(\.range))
+            shared = try mpi.nodeSharedGradients(count: table.count, plans: plans.map { $0.buckets.map(\.range) })
         }
         if let shared {
             model.store.useGradientStorage(shared.gradients)
@@ -233,7 +240,20 @@ public final class Trainer {
         } else if collective.size > 1 && config.train.allreduce == .auto {
             notes.append("dense gradients go through MPI_Iallreduce: the ranks span several nodes, or /dev/shm has no room for \(collective.size) × \(table.count * 4 / 1_000_000) MB")
         }
-        reducer = GradientReducer(buckets: buckets, grads: model.store.grads, collective: collective, shared: shared)
+        let grads = model.store.grads
+        self.stages = zip(presets, plans).enumerated().map { i, stage in
+            PolicyStage(preset: stage.0, policies: stagePolicies[i], frozen: stage.1.frozen,
+                        reducer: GradientReducer(buckets: stage.1.buckets, grads: grads, collective: collective,
+                                                 shared: shared, sharedPlan: i))
+        }
+        if adaptSteps > 0 {
+            notes.append("MLM-adaptation stage: steps 0 to \(adaptSteps - 1) train every group (full), then \(config.train.paramPolicy.rawValue) takes over at step \(adaptSteps)\(paths != nil ? " and knowledge-path attribution first runs" : "")")
+        }
+        // an LM without an MLM head whose decoder the preset freezes from the start: warn
+        if initFrom ?? config.model.initFrom != nil, !fromPretrained.contains("mlm.transform.dense.weight"),
+           last[.embeddings] == .frozen, adaptSteps == 0 {
+            warnings.append("the pretrained LM has no MLM head, and train.param_policy \(config.train.paramPolicy.rawValue) freezes the tied decoder (lm.embeddings) from step 0: its MLM head cannot adapt (set train.adapt_steps to train every group first, e.g. 500)")
+        }
         order = SampleOrder(sampleCount: data.segmentCount, microBatch: B, worldSize: collective.size,
                             accumulation: config.train.accumulation, seed: UInt64(config.data.seed))
         batches = (0..<config.train.accumulation).map { _ in
@@ -250,7 +270,7 @@ public final class Trainer {
             memory = EntityContextMemory(entityCount: data.entityCount, width: c.bert.hiddenSize, dtype: memoryDType)
         }
         descriptionEncoder = DescriptionEncoder(parameters: model.parameters.lm, config: c.bert, layerCount: c.firstFusionLayer,
-                                                batch: 32, tokens: config.memory.descriptionTokens)
+                                                 tokens: config.memory.descriptionTokens)
         memorySchedule = RefreshSchedule(initialInterval: config.memory.initInterval, growth: config.memory.growth,
                                          repeats: config.memory.repeats, maxInterval: config.memory.maxInterval)
         memoryCandidates = config.memory.scope == .reachable ? data.reachableEntities : Array(0..<data.entityCount)
@@ -285,6 +305,9 @@ public final class Trainer {
     public func trainStep() throws -> StepMetrics {
         let g = step, A = config.train.accumulation, rank = collective.rank
         let stepStart = Profiler.now()
+        activeStage = stageIndex(at: g)
+        let stage = stages[activeStage], reducer = stage.reducer
+        attachRoutes(stage.routesFFN)
         try reducer.requireBuffers()
         Self.debugStall(rank: rank, step: g)
         var refresh: (ms: Double, entities: Int)? = nil
@@ -295,17 +318,27 @@ public final class Trainer {
         }
         for a in 0..<A { try data.fill(batches[a], step: g, microStep: a, rank: rank, order: order) }
         attributionMs = nil
-        if paths != nil && g % max(1, config.routing.interval) == 0 { try guarded("knowledge-path attribution") { try selectPaths() } }
-        paths?.packed.zero()
-        var counts: [Int64] = [0, 0]
-        for b in batches { counts[0] += Int64(b.maskedCount); counts[1] += Int64(b.positiveCount) }
+        let routed = stage.routesFFN ? paths : nil
+        if routed != nil && (g - adaptSteps) % max(1, config.routing.interval) == 0 {
+            try guarded("knowledge-path attribution") { try selectPaths() }
+        }
+        routed?.packed.zero()
+        // the loss counts of DESIGN §3, and the real tokens of the global batch (for the metrics)
+        var counts: [Int64] = [0, 0, 0]
+        for b in batches {
+            counts[0] += Int64(b.maskedCount)
+            counts[1] += Int64(b.positiveCount)
+            counts[2] += Int64(b.text.realTokenCount)
+        }
         try guarded("all-reduce of the loss counts") { try collective.allReduceSum(&counts) }
+        let realTokens = Double(counts[2])
         let norm = LossNormalization(mlmCount: Int(counts[0]), lpCount: Int(counts[1]),
                                      mlmWeight: Float(config.train.mlmWeight), lpWeight: Float(config.train.lpWeight))
         model.store.zeroGrads()
-        var sinks = policies.sinks(model.store.grads.pointer)
-        wordRows?.removeAll()
-        sinks.wordEmbeddingRows = wordRows
+        var sinks = stage.policies.sinks(model.store.grads.pointer)
+        let rows = stage.trainsEmbeddings ? wordRows : nil
+        rows?.removeAll()
+        sinks.wordEmbeddingRows = rows
         let mode = ForwardMode(dropout: true, seed: UInt64(config.data.seed), epoch: UInt32(g / max(1, order.stepsPerEpoch)))
         var sums: [Double] = [0, 0, 0]
         var forwardNs: UInt64 = 0, backwardNs: UInt64 = 0
@@ -326,14 +359,15 @@ public final class Trainer {
             sums[2] += Double(out.mlmCorrect)
         }
         var exposedNs = try guarded("gradient all-reduce") { try reducer.finish() }
-        if let paths {
+        if let routed {
             let t = Profiler.now()
-            try guarded("knowledge-path all-reduce") { try collective.allReduceSum(paths.packed.buffer) }
+            try guarded("knowledge-path all-reduce") { try collective.allReduceSum(routed.packed.buffer) }
             exposedNs += Profiler.now() - t
         }
-        if let wordRows {
+        sparseBytes = 0
+        if let rows {
             let t = Profiler.now()
-            try guarded("word-embedding row exchange") { try exchangeWordRows(wordRows) }
+            try guarded("word-embedding row exchange") { try exchangeWordRows(rows) }
             exposedNs += Profiler.now() - t
         }
         try guarded("all-reduce of the losses") { try collective.allReduceSum(&sums) }
@@ -346,7 +380,7 @@ public final class Trainer {
             guard config.train.nonfinite == .skip else { throw TrainingError.nonFiniteLoss(step: g, loss: loss) }
             skipped = true
         } else {
-            gradNorm = globalGradientNorm()
+            gradNorm = globalGradientNorm(stage)
             if !gradNorm.isFinite {
                 guard config.train.nonfinite == .skip else { throw TrainingError.nonFiniteLoss(step: g, loss: gradNorm) }
                 skipped = true
@@ -357,16 +391,19 @@ public final class Trainer {
             var scale: Float = 1
             if config.train.clip > 0 && gradNorm > config.train.clip {
                 scale = Float(config.train.clip / (gradNorm + 1e-6))
-                if let paths { for i in 0..<paths.packed.count { paths.packed.pointer[i] *= scale } }
+                if let routed { for i in 0..<routed.packed.count { routed.packed.pointer[i] *= scale } }
             }
             optimizer.update(params: model.store.values, grads: model.store.grads,
-                             learningRates: peakRates.map { $0 * Float(factor) }, frozen: frozen, gradientScale: scale)
-            if let paths, let routedOptimizer {
+                             learningRates: peakRates.map { $0 * Float(factor) }, frozen: stage.frozen, gradientScale: scale)
+            if let routed, let routedOptimizer {
                 let h = optimizer.hyper
-                routedOptimizer.update(paths: paths, tensors: routedTensors, params: model.store.values.pointer,
+                routedOptimizer.update(paths: routed, tensors: routedTensors, params: model.store.values.pointer,
                                        expAvg: optimizer.expAvg.pointer, expAvgSq: optimizer.expAvgSq.pointer,
                                        learningRates: routedRates.map { $0 * Float(factor) }, beta1: h.beta1, beta2: h.beta2,
                                        eps: h.eps, weightDecay: h.weightDecay)
+            } else if let routedOptimizer {
+                // the adaptation stage updates every FFN neuron: its per-neuron step counts follow
+                routedOptimizer.countUpdateOfEveryNeuron()
             }
         }
         let optNs = Profiler.now() - optStart
@@ -376,15 +413,17 @@ public final class Trainer {
         }
         let seconds = Double(Profiler.now() - stepStart) * 1e-9
         let tokensPerStep = Double(order.globalBatch * config.model.maxTokens)
+        let paddingFraction = tokensPerStep > 0 ? max(0, 1 - realTokens / tokensPerStep) : 0
         return StepMetrics(step: g, loss: loss, mlm_loss: norm.mlmLoss(sums[0]), lp_loss: norm.lpLoss(sums[1]),
                            mlm_accuracy: norm.mlmCount > 0 ? sums[2] / Double(norm.mlmCount) : 0,
                            lr: config.train.lrNew * factor, grad_norm: gradNorm,
-                           tokens_per_s: tokensPerStep / seconds,
+                           tokens_per_s: tokensPerStep / seconds, real_tokens_per_s: realTokens / seconds,
+                           padding_fraction: paddingFraction,
                            time_forward_ms: Double(forwardNs) * 1e-6, time_backward_ms: Double(backwardNs) * 1e-6,
                            time_comm_exposed_ms: Double(exposedNs) * 1e-6, time_optimizer_ms: Double(optNs) * 1e-6,
-                           bytes_allreduced: reducer.denseBytes + sparseBytes + (paths?.packed.count ?? 0) * 4,
+                           bytes_allreduced: reducer.denseBytes + sparseBytes + (routed?.packed.count ?? 0) * 4,
                            bytes_dense_equivalent: model.store.table.count * 4,
-                           skipped: skipped, attribution_ms: attributionMs, memory_refresh_ms: refresh?.ms,
+                           skipped: skipped, param_policy: stage.preset.rawValue, attribution_ms: attributionMs, memory_refresh_ms: refresh?.ms,
                            memory_refreshed_entities: refresh?.entities,
                            memory_entities_per_s: refresh.map { $0.ms > 0 ? Double($0.entities) / ($0.ms * 1e-3) : 0 })
     }
@@ -433,6 +472,7 @@ public final class Trainer {
                 (routedOptimizer.neuronSteps.pointer + l * paths.ffnSize).update(from: r.neuronSteps[l], count: paths.ffnSize)
             }
         }
+        activeStage = stageIndex(at: header.step)
         if let m = header.memoryState {
             memorySchedule.refreshCount = m.refreshCount
             memorySchedule.nextRefreshStep = m.nextRefreshStep
@@ -523,14 +563,28 @@ public final class Trainer {
         sparseBytes = rowCount * (8 + 4 * d)
     }
 
-    /// ‖g‖ over every non-frozen parameter (identical on all ranks after the reduction).
-    func globalGradientNorm() -> Double {
+    /// ‖g‖ over every parameter `stage` trains (identical on all ranks after the reduction).
+    func globalGradientNorm(_ stage: PolicyStage) -> Double {
         var total = 0.0
-        for (i, e) in model.store.table.entries.enumerated() where !frozen[i] {
+        for (i, e) in model.store.table.entries.enumerated() where !stage.frozen[i] {
             total += Double(VectorMath.sumOfSquares(e.ref.pointer(in: model.store.grads.pointer), count: e.count))
         }
-        if let paths { total += Double(VectorMath.sumOfSquares(paths.packed.pointer, count: paths.packed.count)) }
+        if stage.routesFFN, let paths { total += Double(VectorMath.sumOfSquares(paths.packed.pointer, count: paths.packed.count)) }
         return total.squareRoot()
+    }
+
+    /// The stage of global step `step`: the adaptation stage before `adaptSteps`, then the last.
+    public func stageIndex(at step: Int) -> Int { step < adaptSteps ? 0 : stages.count - 1 }
+
+    /// Points the FFN layers' backward at the knowledge paths, or back at full weight gradients.
+    func attachRoutes(_ routed: Bool) {
+        guard routed != routesAttached else { return }
+        if routed, let paths {
+            paths.attach(to: model.layers)
+        } else {
+            for layer in model.layers { layer.route = nil }
+        }
+        routesAttached = routed && paths != nil
     }
 
     /// A 64-bit digest of each parameter tensor's bits.

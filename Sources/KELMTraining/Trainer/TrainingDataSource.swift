@@ -1,4 +1,5 @@
 import Foundation
+import KELMData
 
 /// Errors choosing the training data.
 public enum DataSourceError: Error, CustomStringConvertible {
@@ -18,6 +19,11 @@ public enum DataSourceError: Error, CustomStringConvertible {
     }
 }
 
+extension KELMConfig.MemorySection.Anchor {
+    /// The data module's name for this choice.
+    public var descriptions: EntityDescriptions.Anchor { self == .name ? .name : .none }
+}
+
 extension KELMConfig {
     /// `data.path: synthetic` asks for a small corpus and KG generated deterministically by
     /// the program (for tests and smoke runs; no preparation needed).
@@ -30,7 +36,8 @@ extension KELMConfig {
             return SyntheticTrainingData(segments: 512, entities: 256, relations: 8, vocabSize: model.vocabSize,
                                          tokens: model.maxTokens, nodesPerSegment: model.maxNodes, seed: UInt64(data.seed))
         }
-        let dataset = try DatasetTrainingData(path: path, maxNodes: model.maxNodes, seed: UInt64(data.seed))
+        let dataset = try DatasetTrainingData(path: path, maxNodes: model.maxNodes, seed: UInt64(data.seed),
+                                              anchor: memory.anchor.descriptions)
         guard dataset.dataset.vocabularySize == model.vocabSize else {
             throw DataSourceError.vocabularyMismatch(path: path, dataset: dataset.dataset.vocabularySize, model: model.vocabSize)
         }

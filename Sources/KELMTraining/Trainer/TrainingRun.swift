@@ -75,6 +75,7 @@ public struct TrainingRun {
             logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
             logger.info("global batch \(trainer.order.globalBatch) segments (micro-batch \(config.train.microBatch) × \(collective.size) rank(s) × accumulation \(config.train.accumulation)), \(trainer.reducer.buckets.count) gradient buckets of at most \(config.train.bucketMB) MiB")
             for note in trainer.notes + (resume?.notes ?? []) { logger.notice("\(note)") }
+            for warning in trainer.warnings { logger.warning("\(warning)") }
             if let resume {
                 logger.info("resuming from \(resume.checkpoint) at step \(resume.header.step)")
                 if let b = resume.header.bestEvaluation {
@@ -93,6 +94,9 @@ public struct TrainingRun {
         let first = trainer.step
         var savedAt = -1
         while trainer.step < total {
+            if isRoot && trainer.adaptSteps > 0 && trainer.step == trainer.adaptSteps {
+                logger.notice("step \(trainer.step): the MLM-adaptation stage is over; train.param_policy \(config.train.paramPolicy.rawValue) takes over")
+            }
             let m = try trainer.trainStep()
             last = m
             let done = m.step + 1
@@ -173,8 +177,8 @@ public struct TrainingRun {
         let etaText: String
         if eta >= 3600 { etaText = String(format: "%dh%02dm", Int(eta) / 3600, Int(eta) % 3600 / 60) }
         else { etaText = String(format: "%dm%02ds", Int(eta) / 60, Int(eta) % 60) }
-        return String(format: "step %d/%d  loss %.4f (mlm %.4f, lp %.4f)  acc %.3f  lr %.2e  |g| %.3f  %.0f tokens/s  ETA %@%@",
-                      m.step + 1, total, m.loss, m.mlm_loss, m.lp_loss, m.mlm_accuracy, m.lr, m.grad_norm, m.tokens_per_s,
-                      etaText, m.skipped ? "  (skipped: non-finite)" : "")
+        return String(format: "step %d/%d  loss %.4f (mlm %.4f, lp %.4f)  acc %.3f  lr %.2e  |g| %.3f  %.0f real tokens/s (%.0f%% padding)  ETA %@%@",
+                      m.step + 1, total, m.loss, m.mlm_loss, m.lp_loss, m.mlm_accuracy, m.lr, m.grad_norm, m.real_tokens_per_s,
+                      100 * m.padding_fraction, etaText, m.skipped ? "  (skipped: non-finite)" : "")
     }
 }

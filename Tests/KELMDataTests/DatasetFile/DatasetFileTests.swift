@@ -41,6 +41,24 @@ final class DatasetFileTests: XCTestCase {
         XCTAssertEqual(error?.field, "--out")
     }
 
+    /// A dataset written before packing (format_version 1) is refused with the way out.
+    func testEarlierFormatIsRefusedWithWhatToDo() throws {
+        let directory = try temporaryDirectory(self)
+        let path = try DatasetWriter.write(SyntheticDataset.make(), to: directory.path)
+        let h5 = try HDF5File.open(path, mode: .readWrite)
+        try h5.setAttribute("format_version", 1)
+        try h5.close()
+        let error = assertDataError(.invalidArgument) { try DatasetFile(path: path) }
+        XCTAssertEqual(error?.field, "format_version")
+        XCTAssertEqual(error?.file, path)
+        XCTAssertTrue("\(error.map { "\($0)" } ?? "")".contains("run `kelm-dist prepare` again"), "\(error.map { "\($0)" } ?? "")")
+        let packed = try DatasetWriter.write(SyntheticDataset.make(), to: directory.appendingPathComponent("packing").path)
+        let other = try HDF5File.open(packed, mode: .readWrite)
+        try other.setAttribute("packing", "sentences")
+        try other.close()
+        XCTAssertEqual(assertDataError(.invalidArgument) { try DatasetFile(path: packed) }?.field, "packing")
+    }
+
     func testNotADataset() throws {
         let directory = try temporaryDirectory(self)
         let path = directory.appendingPathComponent("other.h5").path

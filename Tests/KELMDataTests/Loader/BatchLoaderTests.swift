@@ -149,6 +149,43 @@ final class BatchLoaderTests: XCTestCase {
         try file.close()
     }
 
+    /// Packed segments hold a [SEP] after every text: masking never picks one (over every segment
+    /// and several epochs' draws) nor lets a masked word run across it, and [SEP] stays in place.
+    func testMaskingNeverTouchesSeparators() throws {
+        var options = PrepareOptions()
+        options.maxTokens = 32
+        let out = try temporaryDirectory(self).appendingPathComponent("wn").path
+        _ = try DatasetPreparation.prepareWordNet(source: DataFixtures.wordNetMini, vocabulary: DataFixtures.vocabulary,
+                                                  options: options, outputDirectory: out)
+        let file = try DatasetFile(path: out)
+        defer { XCTAssertNoThrow(try file.close()) }
+        let sep = file.specialTokens.sep
+        var loaderOptions = LoaderOptions()
+        loaderOptions.microBatch = 1
+        let l = try BatchLoader(dataset: file, options: loaderOptions)
+        var separators = 0, masked = 0, severalTexts = 0
+        for _ in 0..<(4 * l.stepsPerEpoch) {
+            let b = try l.next()
+            let record = try file.segment(Int(b.sampleIndices.pointer[0]), split: .train)
+            if record.tokens.filter({ $0 == sep }).count > 1 { severalTexts += 1 }
+            for t in 0..<record.tokens.count {
+                let label = b.mlmLabels.pointer[t]
+                if record.tokens[t] == sep {
+                    separators += 1
+                    XCTAssertEqual(label, WholeWordMasking.ignoredLabel, "[SEP] at \(t) masked")
+                    XCTAssertEqual(b.inputIDs.pointer[t], sep, "[SEP] at \(t) replaced")
+                } else if label != WholeWordMasking.ignoredLabel {
+                    masked += 1
+                    // a masked continuation piece belongs to a word masked from its start
+                    if record.wordStarts[t] == 0 { XCTAssertNotEqual(b.mlmLabels.pointer[t - 1], WholeWordMasking.ignoredLabel) }
+                }
+            }
+        }
+        XCTAssertGreaterThan(severalTexts, 4 * l.stepsPerEpoch / 2, "most segments pack several glosses")
+        XCTAssertGreaterThan(separators, 20)
+        XCTAssertGreaterThan(masked, 20)
+    }
+
     func testTooFewSegmentsForOneGlobalBatch() throws {
         let path = try datasetPath()
         let error = assertDataError(.invalidArgument) { try self.loader(path, size: 8, batch: 8) }

@@ -44,7 +44,9 @@ final class TSVImportTests: XCTestCase {
 
     func testJSONLCorpus() throws {
         let (_, corpus) = try TSVImport.load(DataFixtures.exampleFiles(corpus: "corpus.jsonl"))
-        XCTAssertEqual(corpus.count, 4)
+        XCTAssertEqual(corpus.count, 6)
+        XCTAssertEqual(corpus[4].sourceEntity, 1)
+        XCTAssertEqual(corpus[5].mentions?.map(\.entity), [4, 0, 4, 0, 3])
         XCTAssertEqual(corpus[0].mentions, [Mention(start: 0, end: 5, entity: 5), Mention(start: 24, end: 30, entity: 6)])
         XCTAssertNil(corpus[1].mentions, "no \"mentions\" key: linked by prepare")
         XCTAssertEqual(corpus[1].sourceEntity, 4)

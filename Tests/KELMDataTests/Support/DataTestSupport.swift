@@ -115,19 +115,23 @@ enum SyntheticDataset {
                 mentions += [Int32(position), Int32(end), Int32(random.next(entities))]
                 position = end + random.next(2)
             }
-            let source: Int32 = s % 3 == 0 ? Int32(random.next(entities)) : -1
-            table.append(tokens: tokens, wordStarts: starts, mentions: mentions, sourceEntity: source, corpusIndex: s)
+            // none, one, or (every 5th) two source entities, as packed segments have
+            var sources: [Int32] = s % 3 == 0 ? [Int32(random.next(entities))] : []
+            if s % 5 == 0, case let extra = Int32(random.next(entities)), !sources.contains(extra) { sources.append(extra) }
+            table.append(tokens: tokens, wordStarts: starts, mentions: mentions, sourceEntities: sources,
+                         texts: [PackedText(corpusIndex: s, pieces: 0..<(length - 2))])
         }
         var options = SplitOptions()
         options.validTriples = 0.05
         options.testTriples = 0.05
         let split = TripleSplit(triples: folded, options: options)
         return PreparedDataset(
-            source: "synthetic", vocabulary: vocabulary, maxTokens: maxTokens, descriptionTokens: 8, splitOptions: options,
+            source: "synthetic", packing: .none, packingStatistics: PackingStatistics(), vocabulary: vocabulary, maxTokens: maxTokens, descriptionTokens: 8, splitOptions: options,
             knowledgeBase: kb, triples: split,
             trainingGraph: Adjacency(nodeCount: entities, relationCount: relations, triples: split.train),
             descriptionPointer: Array(repeating: 0, count: entities + 1), descriptionTokenIDs: [],
             descriptionSpans: Array(repeating: 1, count: 2 * entities),
+            descriptionAnchorPointer: Array(repeating: 0, count: entities + 1), descriptionAnchorTokenIDs: [],
             segments: [.train: table, .valid: SegmentTable(), .test: SegmentTable()])
     }
 }

@@ -41,7 +41,15 @@ final class WordNetImportTests: XCTestCase {
                        "a member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times; occurs in many breeds")
         XCTAssertEqual(corpus.filter { $0.sourceEntity == dog }.map(\.text).last, "the dog barked all night")
         XCTAssertTrue(corpus.allSatisfy { $0.mentions == nil && $0.sourceEntity >= 0 })
-        XCTAssertEqual(corpus.map(\.sourceEntity), corpus.map(\.sourceEntity).sorted(), "in entity order")
+        // database order: data.noun, data.verb, data.adj (a and s), data.adv, each by offset
+        let fileRank: [Character: Int] = ["n": 0, "v": 1, "a": 2, "s": 2, "r": 3]
+        let positions = corpus.map { text -> [Int] in
+            let key = kb.entities[Int(text.sourceEntity)].key
+            return [fileRank[key.last!]!, Int(key.prefix(8))!]
+        }
+        XCTAssertEqual(positions, positions.sorted { $0.lexicographicallyPrecedes($1) }, "in database order")
+        XCTAssertNotEqual(corpus.map(\.sourceEntity), corpus.map(\.sourceEntity).sorted(),
+                          "database order is not entity-id order on this data (the test would not tell them apart)")
     }
 
     func testGlossSplitting() {
@@ -137,16 +145,56 @@ final class WordNetImportTests: XCTestCase {
         XCTAssertEqual(file.segmentCount(.train), summary.segments[.train])
         let names = try file.entityNames()
         let chase = try XCTUnwrap(names.firstIndex(of: "chase.v.01"))
-        let (_, _, spans) = try file.descriptions()
+        let descriptions = try file.descriptions()
         // "go after with the intent to catch": the lemma "go after" is tokens 1…2.
-        XCTAssertEqual(Array(spans[(2 * chase)..<(2 * chase + 2)]), [1, 2])
-        // A segment never has its source entity in its mentions' subgraph.
+        XCTAssertEqual(Array(descriptions.spans[(2 * chase)..<(2 * chase + 2)]), [1, 2])
+        XCTAssertEqual(descriptions.anchorPointer[chase + 1], descriptions.anchorPointer[chase], "named: no anchor")
+        // dog.n.01's definition ("a member of the genus Canis …") names none of its lemmas: anchored "dog :"
+        let dog = try XCTUnwrap(names.firstIndex(of: "dog.n.01"))
+        let tokenizer = try DataFixtures.tokenizer()
+        XCTAssertEqual(Array(descriptions.anchorTokens[Int(descriptions.anchorPointer[dog])..<Int(descriptions.anchorPointer[dog + 1])]),
+                       tokenizer.encodeWithOffsets("dog :").ids)
+        var buffer = [Int32](repeating: 0, count: 64)
+        let anchored = descriptions.write(dog, anchor: .name, into: &buffer, capacity: 64)
+        XCTAssertEqual(Array(buffer[0..<5]).map { tokenizer.token(for: $0) ?? "?" }, ["[CLS]", "dog", ":", "a", "member"])
+        XCTAssertEqual([anchored.start, anchored.end], [1, 1], "(s, o) spans the name")
+        let plain = descriptions.write(dog, anchor: .none, into: &buffer, capacity: 64)
+        XCTAssertEqual(Array(buffer[0..<3]).map { tokenizer.token(for: $0) ?? "?" }, ["[CLS]", "a", "member"])
+        XCTAssertEqual([plain.start, plain.end], [1, 1], "the old fallback: the first description token")
+        XCTAssertEqual(anchored.length, plain.length + 2)
+        // Every segment packs glosses, so it has source entities; they are type-1 nodes of its subgraph.
         var retriever = SubgraphRetriever(graph: file.trainingGraph, maxNodes: 64)
         for i in 0..<file.segmentCount(.train) {
             let record = try file.segment(i, split: .train)
-            XCTAssertGreaterThanOrEqual(record.sourceEntity, 0)
-            let subgraph = retriever.retrieve(mentionedEntities: record.mentionedEntities, sourceEntity: record.sourceEntity)
-            XCTAssertFalse(subgraph.nodes.contains(record.sourceEntity))
+            XCTAssertFalse(record.sourceEntities.isEmpty)
+            let subgraph = retriever.retrieve(mentionedEntities: record.mentionedEntities, sourceEntities: record.sourceEntities, segment: i)
+            let flagged = Set(zip(subgraph.nodes, subgraph.isSource).filter { $0.1 }.map { $0.0 })
+            XCTAssertEqual(flagged, Set(record.sourceEntities).intersection(subgraph.nodes))
+            for (k, node) in subgraph.nodes.enumerated() where subgraph.isSource[k] { XCTAssertLessThan(k, subgraph.linkedCount) }
+        }
+    }
+
+    /// The glosses packed in database order, at several T, with held-out segments: every piece of
+    /// every gloss once, in order, in one segment of one split (`PackingInvariants`).
+    func testPackedGlosses() throws {
+        let (kb, corpus, _) = try load()
+        let linker = EntityLinker(entities: kb.entities, preference: kb.linkPreference)
+        for (T, packing) in [(128, PackingMode.texts), (24, .texts), (9, .texts), (24, .none)] {
+            var options = PrepareOptions()
+            options.maxTokens = T
+            options.packing = packing
+            options.splits.validSegments = 0.2
+            options.splits.testSegments = 0.2
+            let out = try temporaryDirectory(self).appendingPathComponent("wn")
+            let summary = try DatasetPreparation.prepareWordNet(source: DataFixtures.wordNetMini, vocabulary: DataFixtures.vocabulary,
+                                                                options: options, outputDirectory: out.path)
+            let file = try DatasetFile(path: out.path)
+            defer { XCTAssertNoThrow(try file.close()) }
+            let count = try PackingInvariants(file: file, corpus: corpus, tokenizer: try DataFixtures.tokenizer(), linker: linker).check()
+            XCTAssertEqual(count, summary.segments.values.reduce(0, +))
+            XCTAssertEqual(summary.packingStatistics.texts, corpus.count)
+            if T == 9 { XCTAssertGreaterThan(summary.packingStatistics.windowedTexts, 0, "glosses longer than 7 pieces") }
+            if T == 128 { XCTAssertGreaterThan(summary.meanSegmentTokens, 0.5 * 128, "segments fill T") }
         }
     }
 }
