@@ -37,6 +37,8 @@ let package = Package(
 
         // Acquire/release atomics on words in memory shared between processes.
         .target(name: "CAtomics"),
+        // Checked POSIX file operations: write-all, fsync of file and directory, atomic replace.
+        .target(name: "KELMFiles"),
 
         // Thin owners of the C handles.
         .target(name: "KELMMPI", dependencies: ["CMPI"]),
@@ -51,14 +53,14 @@ let package = Package(
         // JAKET entity-context memory, its encoder and schedule.
         .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"], swiftSettings: computeSettings),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
-        .target(name: "KELMData", dependencies: ["KELMHDF5", "KELMNumerics"]),
+        .target(name: "KELMData", dependencies: ["KELMFiles", "KELMHDF5", "KELMNumerics"]),
         // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
         .target(name: "KELMDistributed", dependencies: ["CAtomics", "KELMMPI", "KELMNumerics"]),
         // Checkpoints, Hugging Face import/export.
-        .target(name: "KELMCheckpoint", dependencies: ["KELMHDF5", "KELMModel", "KELMNumerics"]),
+        .target(name: "KELMCheckpoint", dependencies: ["KELMFiles", "KELMHDF5", "KELMModel", "KELMNumerics"]),
         // Config, optimizer, trainer, benchmarks; wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
+                dependencies: ["KELMFiles", "KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: computeSettings),
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "KELMHostTests", dependencies: ["KELMHost"]),
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
+        .testTarget(name: "KELMFilesTests", dependencies: ["KELMFiles"]),
         .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
@@ -84,7 +87,7 @@ let package = Package(
         .testTarget(name: "KELMRoutingTests", dependencies: ["KELMRouting", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
         .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics", "KELMTestSupport"]),
-        .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
+        .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMFiles", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
                                                                "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
         .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5", "KELMData"]),

@@ -19,6 +19,7 @@ static inline hid_t kelm_h5t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
 static inline hid_t kelm_h5t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
 static inline hid_t kelm_h5t_std_i32le(void) { return H5T_STD_I32LE; }
 static inline hid_t kelm_h5t_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t kelm_h5t_std_u8le(void) { return H5T_STD_U8LE; }
 static inline hid_t kelm_h5t_c_s1(void) { return H5T_C_S1; }
 static inline size_t kelm_h5t_variable(void) { return H5T_VARIABLE; }
 static inline hid_t kelm_h5p_file_access(void) { return H5P_FILE_ACCESS; }

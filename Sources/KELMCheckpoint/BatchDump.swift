@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import KELMHDF5
 import KELMModel
 import KELMNumerics

@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import KELMHDF5
 import KELMModel
 import KELMNumerics
@@ -17,6 +18,8 @@ public enum Checkpoint {
     /// Root attribute: CRC-32 of the other root attributes (see `headerChecksum`). The root
     /// group's own metadata has no HDF5 checksum, so this is what notices a flipped byte there.
     public static let headerChecksumAttribute = "header_crc32"
+    /// Root attribute: the vocabulary's fingerprint (`VocabularyDigest` of the dataset trained on).
+    public static let vocabularyDigestAttribute = "vocabulary_digest"
 
     /// CRC-32 of the UTF-8 text `format=…\nformat_version=…\nstep=…\nepoch=…\nsamples_seen=…\n`
     /// `world_size=…\nkelm_version=…\nconfig=…` (integers in decimal, no trailing newline).
@@ -99,6 +102,10 @@ public enum Checkpoint {
         public var routing: RoutingState?
         /// The best evaluation so far, if the run has evaluated (see ``BestEvaluation``).
         public var bestEvaluation: BestEvaluation?
+        /// The fingerprint of the vocabulary the run trained on (its dataset's
+        /// `vocabulary_digest`), compared by `--resume` and `eval` (root attribute
+        /// `vocabulary_digest`; none for synthetic data).
+        public var vocabularyDigest: String?
 
         public init(step: Int, epoch: Int, samplesSeen: Int, worldSize: Int, configJSON: String, table: ParameterTable,
                     params: FlatBuffer, expAvg: FlatBuffer?, expAvgSq: FlatBuffer?, optimizerStep: Int,
@@ -169,6 +176,7 @@ public enum Checkpoint {
             try f.setAttribute("config", c.configJSON)
             try f.setAttribute("kelm_version", version)
             try f.setAttribute(checksumsAttribute, checksumsValue)
+            if let digest = c.vocabularyDigest { try f.setFixedLengthAttribute(vocabularyDigestAttribute, digest) }
             try f.setAttribute(headerChecksumAttribute, Int64(headerChecksum(
                 format: format, formatVersion: formatVersion, step: c.step, epoch: c.epoch, samplesSeen: c.samplesSeen,
                 worldSize: c.worldSize, config: c.configJSON, kelmVersion: version)))

@@ -42,6 +42,8 @@ extension Checkpoint {
         public var checksummed: Bool = false
         /// The run's best evaluation up to this checkpoint (group `/evaluation`), if any.
         public var bestEvaluation: BestEvaluation?
+        /// The vocabulary's fingerprint the run trained on (root attribute `vocabulary_digest`), if stored.
+        public var vocabularyDigest: String?
     }
 
     /// Runs `body`, turning a failure of the HDF5 library into a `CheckpointError` naming the
@@ -145,6 +147,7 @@ extension Checkpoint {
                             configJSON: try attribute("config", f.stringAttribute), optimizerStep: optimizerStep,
                             memoryState: memory)
         header.memoryDType = memoryDType
+        if try f.hasAttribute(vocabularyDigestAttribute) { header.vocabularyDigest = try f.stringAttribute(vocabularyDigestAttribute) }
         if try f.exists("/evaluation") {
             header.bestEvaluation = try f.withGroup("/evaluation") { g in
                 func value<T>(_ name: String, _ read: (String) throws -> T) throws -> T {
@@ -244,23 +247,11 @@ extension Checkpoint {
     public static func storedParameters(in f: HDF5File, group: String = "params") throws -> [(name: String, shape: [Int])] {
         try guarding(f.filePath) {
             guard try f.exists("/" + group) else { throw CheckpointError(file: f.filePath, item: "/" + group, "missing") }
-            var out: [(name: String, shape: [Int])] = []
-            func walk(_ path: String) throws {
-                let members = try f.withGroup(path) { try $0.memberNames() }
-                for m in members {
-                    let child = path + "/" + m
-                    switch try f.objectType(child) {
-                    case .group: try walk(child)
-                    case .dataset:
-                        let name = child.dropFirst(group.count + 2).replacingOccurrences(of: "/", with: ".")
-                        out.append((name, try f.withDataset(child) { try $0.shape() }))
-                    default:
-                        throw CheckpointError(file: f.filePath, item: child, "is neither a group nor a dataset")
-                    }
-                }
+            return try f.leafObjects(under: "/" + group).map { child, type in
+                guard type == .dataset else { throw CheckpointError(file: f.filePath, item: child, "is neither a group nor a dataset") }
+                let name = child.dropFirst(group.count + 2).replacingOccurrences(of: "/", with: ".")
+                return (name, try f.withDataset(child) { try $0.shape() })
             }
-            try walk("/" + group)
-            return out
         }
     }
 
@@ -366,6 +357,11 @@ extension Checkpoint {
                 }
                 try StoredTensor.read(ds, into: b.buffer, rowWidth: width, file: file, item: item, required: required,
                                       chunkValues: chunkValues)
+                // half-precision rows must be finite too (an exponent of all ones: NaN or infinity)
+                let bits = UnsafeRawPointer(b.buffer.baseAddress!).assumingMemoryBound(to: UInt16.self)
+                if let i = (0..<b.buffer.count).first(where: { bits[$0] & 0x7C00 == 0x7C00 }) {
+                    throw CheckpointError(file: file, item: item, "holds \(Float(b.buffer[i])) at element \(i); stored weights, moments and memory must be finite")
+                }
             }
         }
     }
@@ -405,6 +401,13 @@ extension Checkpoint {
         public var checksummed: Int
         /// Bytes of data read.
         public var bytes: Int
+        /// Float datasets holding NaN or infinity: name, how many such values, the first's index.
+        public var nonFinite: [(item: String, count: Int, first: Int)] = []
+
+        public static func == (a: Verification, b: Verification) -> Bool {
+            a.datasets == b.datasets && a.checksummed == b.checksummed && a.bytes == b.bytes
+                && a.nonFinite.map(\.item) == b.nonFinite.map(\.item) && a.nonFinite.map(\.count) == b.nonFinite.map(\.count)
+        }
     }
 
     /// Reads every dataset of the file (a checkpoint or a weights file) in full and compares
@@ -414,41 +417,40 @@ extension Checkpoint {
         return try guarding(file) {
             let required = try f.hasAttribute(checksumsAttribute)
             var result = Verification(datasets: 0, checksummed: 0, bytes: 0)
-            func walk(_ path: String) throws {
-                let members = try f.withGroup(path) { try $0.memberNames() }
-                for m in members {
-                    let child = path == "/" ? "/" + m : path + "/" + m
-                    switch try f.objectType(child) {
-                    case .group: try walk(child)
-                    case .dataset:
-                        try f.withDataset(child) { ds in
-                            let kind = try ds.elementKind()
-                            let count = try ds.shape().reduce(1, *)
-                            switch kind {
-                            case .float(bytes: 4), .float(bytes: 2):
-                                var values = [Float](repeating: 0, count: count)
-                                try values.withUnsafeMutableBufferPointer {
-                                    try StoredTensor.read(ds, into: $0, file: file, item: child, required: required)
-                                }
-                                result.bytes += count * (kind == .float(bytes: 4) ? 4 : 2)
-                            case .float(bytes: 8):
-                                result.bytes += 8 * (try StoredTensor.readDoubles(ds, file: file, item: child, required: required)).count
-                            case .integer(bytes: 4, signed: true):
-                                result.bytes += 4 * (try StoredTensor.readInt32s(ds, file: file, item: child, required: required)).count
-                            case .integer(bytes: 8, signed: true):
-                                result.bytes += 8 * (try StoredTensor.readInt64s(ds, file: file, item: child, required: required)).count
-                            default:
-                                throw CheckpointError(file: file, item: child, "is stored as \(kind), which no checkpoint dataset is")
-                            }
-                            result.datasets += 1
-                            if try ds.hasAttribute(StoredTensor.checksumAttribute) { result.checksummed += 1 }
+            for (child, type) in try f.leafObjects() {
+                guard type == .dataset else {
+                    throw CheckpointError(file: file, item: child, "is neither a group nor a dataset")
+                }
+                try f.withDataset(child) { ds in
+                    let kind = try ds.elementKind()
+                    let count = try ds.shape().reduce(1, *)
+                    switch kind {
+                    case .float(bytes: 4), .float(bytes: 2):
+                        var values = [Float](repeating: 0, count: count)
+                        try values.withUnsafeMutableBufferPointer {
+                            try StoredTensor.read(ds, into: $0, file: file, item: child, required: required)
                         }
+                        result.bytes += count * (kind == .float(bytes: 4) ? 4 : 2)
+                        if let first = values.firstIndex(where: { !$0.isFinite }) {
+                            result.nonFinite.append((child, values.lazy.filter { !$0.isFinite }.count, first))
+                        }
+                    case .float(bytes: 8):
+                        let values = try StoredTensor.readDoubles(ds, file: file, item: child, required: required)
+                        result.bytes += 8 * values.count
+                        if let first = values.firstIndex(where: { !$0.isFinite }) {
+                            result.nonFinite.append((child, values.lazy.filter { !$0.isFinite }.count, first))
+                        }
+                    case .integer(bytes: 4, signed: true):
+                        result.bytes += 4 * (try StoredTensor.readInt32s(ds, file: file, item: child, required: required)).count
+                    case .integer(bytes: 8, signed: true):
+                        result.bytes += 8 * (try StoredTensor.readInt64s(ds, file: file, item: child, required: required)).count
                     default:
-                        throw CheckpointError(file: file, item: child, "is neither a group nor a dataset")
+                        throw CheckpointError(file: file, item: child, "is stored as \(kind), which no checkpoint dataset is")
                     }
+                    result.datasets += 1
+                    if try ds.hasAttribute(StoredTensor.checksumAttribute) { result.checksummed += 1 }
                 }
             }
-            try walk("/")
             return result
         }
     }

@@ -29,6 +29,11 @@ extension Int64: NativeElement {
     static var swiftName: String { "Int64" }
 }
 
+extension UInt8: NativeElement {
+    static var nativeType: hid_t { kelm_h5t_native_uint8() }
+    static var swiftName: String { "UInt8" }
+}
+
 extension UInt64: NativeElement {
     static var nativeType: hid_t { kelm_h5t_native_uint64() }
     static var swiftName: String { "UInt64" }
@@ -130,6 +135,20 @@ struct DataIO {
             return try narrow(try read(Int64.self, memoryType: Int64.nativeType, rows: rows), to: T.self, from: kind)
         }
         return try narrow(try read(UInt64.self, memoryType: UInt64.nativeType, rows: rows), to: T.self, from: kind)
+    }
+
+    /// Reads all elements (or `rows`) as bytes; the stored elements must be unsigned 8-bit integers.
+    func readBytes(rows: Range<Int>? = nil) throws -> [UInt8] {
+        let kind = try kind()
+        guard kind == .integer(bytes: 1, signed: false) else { throw wrongKind(kind, call: readCall, "cannot be read as UInt8 bytes") }
+        return try read(UInt8.self, memoryType: UInt8.nativeType, rows: rows)
+    }
+
+    /// Writes bytes to a dataset of unsigned 8-bit integers.
+    func writeBytes(_ values: UnsafeBufferPointer<UInt8>) throws {
+        let kind = try kind()
+        guard kind == .integer(bytes: 1, signed: false) else { throw wrongKind(kind, call: writeCall, "cannot be written from UInt8 bytes") }
+        try write(memoryType: UInt8.nativeType, count: values.count, from: values.baseAddress)
     }
 
     /// Reads all elements as strings, variable-length (the library's buffers are reclaimed) or

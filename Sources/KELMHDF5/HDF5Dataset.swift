@@ -68,6 +68,12 @@ public final class HDF5Dataset: HDF5Object {
     /// All elements as strings, variable- or fixed-length.
     public func readStrings() throws -> [String] { try io.readStrings() }
 
+    /// All elements (or `rows`) of an unsigned 8-bit dataset.
+    public func readBytes(rows: Range<Int>? = nil) throws -> [UInt8] { try io.readBytes(rows: rows) }
+
+    /// Writes every element of an unsigned 8-bit dataset.
+    public func write(_ values: [UInt8]) throws { try values.withUnsafeBufferPointer { try io.writeBytes($0) } }
+
     /// The single element of a scalar (or one-element) integer dataset.
     public func readInt64() throws -> Int64 { try io.single(try readInt64s()) }
 

@@ -23,6 +23,16 @@ final class Datatype: HDF5Handle {
         }
     }
 
+    /// Fixed-length UTF-8 string of `bytes` bytes, NUL-padded: stored in the object header, not in
+    /// a global heap (whose blocks carry no checksum).
+    static func fixedLengthString(bytes: Int, site: Site) throws -> Datatype {
+        try withCleanupOnFailure(try copy(kelm_h5t_c_s1(), site: site)) { type in
+            try h5check(H5Tset_size(type.id, max(1, bytes)), "H5Tset_size", site)
+            try h5check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset", site)
+            try h5check(H5Tset_strpad(type.id, H5T_STR_NULLPAD), "H5Tset_strpad", site)
+        }
+    }
+
     /// Variable-length, NUL-terminated string in the given character set (UTF-8 by default, as
     /// h5py writes `str`).
     static func variableLengthString(characterSet: H5T_cset_t = H5T_CSET_UTF8, site: Site) throws -> Datatype {
@@ -40,6 +50,7 @@ final class Datatype: HDF5Handle {
         case .float64: return try copy(kelm_h5t_ieee_f64le(), site: site)
         case .int32: return try copy(kelm_h5t_std_i32le(), site: site)
         case .int64: return try copy(kelm_h5t_std_i64le(), site: site)
+        case .uint8: return try copy(kelm_h5t_std_u8le(), site: site)
         case .string: return try variableLengthString(site: site)
         }
     }

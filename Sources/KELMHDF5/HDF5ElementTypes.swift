@@ -32,6 +32,8 @@ public enum HDF5StorageType: Sendable, CustomStringConvertible {
     case int32
     /// 64-bit signed integer, little-endian.
     case int64
+    /// Unsigned bytes (UTF-8 text stored as bytes, for instance).
+    case uint8
     /// Variable-length UTF-8 string (as h5py writes `str`).
     case string
 
@@ -43,6 +45,7 @@ public enum HDF5StorageType: Sendable, CustomStringConvertible {
         case .float64: return "float64"
         case .int32: return "int32"
         case .int64: return "int64"
+        case .uint8: return "uint8"
         case .string: return "string"
         }
     }

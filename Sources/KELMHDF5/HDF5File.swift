@@ -27,6 +27,36 @@ public final class HDF5File: HDF5Location {
         return HDF5File(id: id, site: site)
     }
 
+    /// Creates a file that lives in memory only (HDF5's core driver without a backing store),
+    /// in the checksummed HDF5 1.8 object formats from its superblock on. Nothing touches the
+    /// disk: `image()` gives the file's bytes, which the caller writes where and how it wants
+    /// (with checked POSIX writes, so a full disk is an error, not a crash inside HDF5).
+    public static func createInMemory(name: String, incrementBytes: Int = 1 << 24) throws -> HDF5File {
+        let site = Site(file: name, object: "/")
+        try prepareLibrary(site)
+        let id: hid_t = try withClosing(try PropertyList.fileAccess(site: site)) { (access: PropertyList) -> hid_t in
+            try h5check(H5Pset_fapl_core(access.id, incrementBytes, false), "H5Pset_fapl_core", site)
+            try h5check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds", site)
+            return try h5check(H5Fcreate(name, kelm_h5f_acc_trunc(), kelm_h5p_default(), access.id), "H5Fcreate", site)
+        }
+        return HDF5File(id: id, site: site)
+    }
+
+    /// The bytes of the whole file as it would be on disk (`H5Fget_file_image`, after a flush).
+    public func image() throws -> [UInt8] {
+        try flush()
+        let size = try h5check(H5Fget_file_image(id, nil, 0), "H5Fget_file_image", site)
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = try bytes.withUnsafeMutableBytes { buffer in
+            try h5check(H5Fget_file_image(id, buffer.baseAddress, size), "H5Fget_file_image", site)
+        }
+        guard written == size else {
+            throw site.error(.sizeMismatch, "H5Fget_file_image", "gave \(written) bytes of \(size)")
+        }
+        HDF5FileImage.repairSuperblockChecksum(&bytes)
+        return bytes
+    }
+
     /// Opens the existing file `path`.
     public static func open(_ path: String, mode: Mode = .readOnly) throws -> HDF5File {
         let site = Site(file: path, object: "/")

@@ -87,6 +87,21 @@ public class HDF5Location: HDF5Object {
         }
     }
 
+    /// Every object below the group `group` that is not itself a group, depth first in name
+    /// order, with its absolute path and type (datasets, and whatever else a foreign file holds).
+    public func leafObjects(under group: String = "/") throws -> [(path: String, type: HDF5ObjectType)] {
+        var leaves: [(path: String, type: HDF5ObjectType)] = []
+        func walk(_ path: String) throws {
+            for m in try withGroup(path, { try $0.memberNames() }) {
+                let child = path == "/" ? "/" + m : path + "/" + m
+                let type = try objectType(child)
+                if type == .group { try walk(child) } else { leaves.append((child, type)) }
+            }
+        }
+        try walk(group)
+        return leaves
+    }
+
     // MARK: Datasets
 
     /// Creates the dataset `path` (and any missing intermediate groups) with the given element
@@ -169,6 +184,12 @@ public class HDF5Location: HDF5Object {
     public func writeDataset(_ path: String, _ values: [Int], shape: [Int]? = nil,
                              as type: HDF5StorageType = .int64) throws {
         try writeDataset(path, values.map { Int64($0) }, shape: shape, as: type)
+    }
+
+    /// Writes a new dataset of unsigned bytes.
+    public func writeDataset(_ path: String, _ values: [UInt8], shape: [Int]? = nil) throws {
+        try writeNewDataset(path, count: values.count, shape: shape, type: .uint8,
+                            allowed: [.uint8], swiftName: "UInt8") { try $0.write(values) }
     }
 
     /// Writes a new variable-length UTF-8 string dataset.

@@ -86,6 +86,27 @@ public class HDF5Object: HDF5Handle {
         try replaceAttribute(name, type: .string, shape: []) { try $0.write([value]) }
     }
 
+    /// Sets a scalar fixed-length UTF-8 string attribute (kept in the object header, so covered
+    /// by its checksum in the 1.8 object formats; read back by `stringAttribute`).
+    public func setFixedLengthAttribute(_ name: String, _ value: String) throws {
+        if try hasAttribute(name) { try deleteAttribute(name) }
+        let site = attributeSite(name)
+        var bytes = Array(value.utf8)
+        guard !bytes.contains(0) else { throw site.error(.invalidArgument, "H5Awrite", "the string contains a NUL character") }
+        if bytes.isEmpty { bytes = [0] }
+        let id = try withClosing(try Datatype.fixedLengthString(bytes: bytes.count, site: site)) { type -> hid_t in
+            let attribute = try withClosing(try Dataspace.create(shape: [], site: site)) { space in
+                try withClosing(try PropertyList.attributeCreation(site: site)) { creation in
+                    try h5check(H5Acreate2(self.id, name, type.id, space.id, creation.id, kelm_h5p_default()), "H5Acreate2", site)
+                }
+            }
+            let status = bytes.withUnsafeBytes { H5Awrite(attribute, type.id, $0.baseAddress) }
+            if status < 0 { H5Aclose(attribute); try h5check(status, "H5Awrite", site) }
+            return attribute
+        }
+        try h5check(H5Aclose(id), "H5Aclose", site)
+    }
+
     /// Sets a 1-d float32 attribute.
     public func setAttribute(_ name: String, _ values: [Float]) throws {
         try replaceAttribute(name, type: .float32, shape: [values.count]) { try $0.write(values) }

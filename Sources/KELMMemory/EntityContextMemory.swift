@@ -74,13 +74,33 @@ public final class EntityContextMemory {
     /// similar length the same way on every rank (`DescriptionBatches`); each rank encodes its
     /// block of batches; the blocks are all-gathered (`MPI_Allgatherv`) in plan order. Calls
     /// `body` with each entity and its row.
+    ///
+    /// `between`, when given, is called on every rank the same number of times while the ranks
+    /// encode, every `batchesBetweenCalls` batches of the rank with the most (a collective
+    /// agreement there can stop a long fill within a few seconds).
     func encodeEverywhere(_ entities: [Int], encoder: DescriptionEncoder, source: DescriptionSource,
                           params: UnsafeMutablePointer<Float>, collective: Collective,
+                          between: (() throws -> Void)? = nil, batchesBetweenCalls: Int = 2,
                           _ body: (_ entity: Int, _ row: UnsafePointer<Float>) -> Void) throws {
         let plan = try encoder.plan(entities: entities, source: source)
         let mine = plan.block(rank: collective.rank, size: collective.size)
         let local = FlatBuffer(count: plan.entries(mine).count * width)
-        try encoder.encode(plan, block: mine, entities: entities, source: source, params: params, output: local.pointer)
+        if let between {
+            let k = max(1, batchesBetweenCalls)
+            let most = (0..<collective.size).map { plan.block(rank: $0, size: collective.size).count }.max() ?? 0
+            let first = plan.entries(mine).lowerBound
+            for round in 0..<((most + k - 1) / k) {
+                let lower = min(mine.upperBound, mine.lowerBound + round * k)
+                let part = lower..<min(mine.upperBound, lower + k)
+                if !part.isEmpty {
+                    try encoder.encode(plan, block: part, entities: entities, source: source, params: params,
+                                       output: local.pointer + (plan.entries(part).lowerBound - first) * width)
+                }
+                try between()
+            }
+        } else {
+            try encoder.encode(plan, block: mine, entities: entities, source: source, params: params, output: local.pointer)
+        }
         let all = try collective.allGatherV(UnsafeBufferPointer(start: local.pointer, count: local.count))
         precondition(all.count == entities.count * width, "the gathered blocks must cover the encoded entities")
         all.withUnsafeBufferPointer { rows in
@@ -120,11 +140,12 @@ public final class EntityContextMemory {
 
     /// Step 0: M = M_new for every entity (rounded to nearest when float16), encoded and
     /// gathered as in `refresh`, so every rank holds the same M whatever the number of ranks.
+    /// `between` (collective, optional) is called every few batches on every rank alike.
     public func fill(encoder: DescriptionEncoder, source: DescriptionSource, params: UnsafeMutablePointer<Float>,
-                     collective: Collective) throws {
+                     collective: Collective, between: (() throws -> Void)? = nil) throws {
         let writes = self.writes
         try encodeEverywhere(Array(0..<entityCount), encoder: encoder, source: source, params: params,
-                             collective: collective) { e, fresh in
+                             collective: collective, between: between) { e, fresh in
             if writes { storage.store(fresh, at: e * width, count: width) }
         }
         try sharing?.synchronize()

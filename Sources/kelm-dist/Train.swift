@@ -25,7 +25,15 @@ struct Train: ParsableCommand {
     @Option(help: "Run directory (config.yaml, metrics.jsonl, checkpoints/).")
     var out: String = "runs/train"
 
+    func validate() throws {
+        if initFrom != nil && resume != nil {
+            throw ValidationError("--init-from and --resume together: a resumed run's weights come from its checkpoint; drop --init-from")
+        }
+    }
+
     func run() throws {
+        // a stop signal from the first instruction on: during start-up every rank ends cleanly
+        StopSignals.install()
         let world = try MPIRuntime.world()
         // The node's shared window is held here (outside the work below), not only by the
         // trainer: freeing it is collective, so if it were freed while an error unwinds the
@@ -49,12 +57,23 @@ struct Train: ParsableCommand {
                 windows.append(shared)
                 return (shared.storage, shared)
             }
-            let summary = try run.run()
+            var summary: TrainingRun.Summary? = nil
+            var agreedFailure: TrainingRun.MetricsFailure? = nil
+            do {
+                summary = try run.run()
+            } catch is TrainingRun.StartUpStop {
+                // every rank agreed on it at the same point: end cleanly, exit 0 (the run logged why)
+            } catch let failure as TrainingRun.MetricsFailure {
+                // every rank stopped at the same step boundary (after a checkpoint): end MPI
+                // cleanly, then rank 0 alone reports it (an abort could cut rank 0's message)
+                agreedFailure = failure
+            }
             for shared in windows { try shared.window.close() }  // every rank gets here: collective
             windows.removeAll()
             try collective.close()
-            if world.rank == 0, let path = summary.checkpoint { print(path) }
+            if world.rank == 0, let path = summary?.checkpoint { print(path) }
             try MPIRuntime.finalize()
+            if let agreedFailure { throw world.rank == 0 ? agreedFailure as Error : ExitCode(1) }
         }
     }
 }
@@ -66,7 +85,8 @@ enum TrainCommandSupport {
         do {
             try work()
         } catch {
-            if world.size > 1 { world.abort(code: 1, message: "\(error)") }
+            // (after MPI_Finalize the ranks have ended together: nothing to abort)
+            if world.size > 1 && !MPIRuntime.isFinalized { world.abort(code: 1, message: "\(error)") }
             throw error
         }
     }

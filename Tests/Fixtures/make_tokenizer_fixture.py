@@ -13,20 +13,22 @@ package `wordnet-base`, read from /usr/share/wordnet; `KELM_WORDNET_DIR` overrid
 Writes into Tests/KELMDataTests/Fixtures/:
 
   vocab.txt              a copy of the MiniLM (= bert-base-uncased) vocabulary, 30522 tokens.
-  wordpiece_cases.jsonl  one JSON object per line: {"kind", "text", "tokens", "ids", "offsets"}:
-                         the pieces and ids (no [CLS]/[SEP]) of `text` by the pure-Python
-                         BertTokenizer, and the pieces' code-point spans [start, end) in `text`
-                         (the `offset_mapping` of the Rust-backed BertTokenizer; null when that
-                         tokenizer's ids differ). Written with ensure_ascii: plain ASCII.
+  wordpiece_cases.jsonl  one JSON object per line: {"kind", "text", "tokens", "ids", "offsets"
+                         [, "legacy_tokens", "legacy_ids"]}: the pieces and ids (no [CLS]/[SEP])
+                         of `text` by transformers' default BertTokenizer, the pieces' code-point
+                         spans [start, end) in `text` (its `offset_mapping`), and where the former
+                         pure-Python tokenizer gives other pieces, those. Written with
+                         ensure_ascii: plain ASCII.
 
-The reference is transformers' pure-Python tokenizer: in transformers 5 `BertTokenizer` is the
-Rust-backed (formerly "fast") one and the former slow class is `BertTokenizerLegacy`
-(transformers/models/bert/tokenization_bert_legacy.py); it is constructed with
-vocab_file=..., do_lower_case=True (tokenize_chinese_chars=True, strip_accents=None).
-The script also runs the Rust-backed `BertTokenizer` on every case and lists the cases where it
-differs (known: Python's str.lower() applies the Final_Sigma rule, the Rust one does not; Python
-drops unassigned code points as "control" characters; Python keeps a chunk that spells a special
-token after cleaning). The Swift tokenizer follows the Python one.
+The reference is transformers' default tokenizer of the model folder:
+`AutoTokenizer.from_pretrained(<MiniLM>)`, in transformers 5 the `tokenizers`-backed (Rust)
+`BertTokenizer` (lower-casing, accent stripping as the folder's tokenizer_config says). The former
+pure-Python class, `BertTokenizerLegacy` (vocab_file=..., do_lower_case=True), differs on a few
+inputs, recorded as `legacy_tokens` (known: Python's str.lower() applies the Final_Sigma rule
+(word-final Σ → ς), the Rust one does not; Python drops unassigned code points as "control"
+characters, Rust keeps them (the word becomes [UNK]); Python keeps a chunk that spells a special
+token after cleaning or NFC, Rust matches special tokens in the raw text only). The Swift
+tokenizer follows the default one.
 
 Strings: glosses, example sentences, lemmas and verb frames sampled deterministically from
 WordNet, plus hand-picked edge cases. Every string only uses code points assigned in Unicode 14
@@ -42,7 +44,7 @@ import sys
 import unicodedata
 
 import transformers
-from transformers.models.bert.tokenization_bert import BertTokenizer, load_vocab
+from transformers import AutoTokenizer
 from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -232,9 +234,9 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     shutil.copyfile(vocab_src, os.path.join(OUT_DIR, "vocab.txt"))
 
-    slow = BertTokenizerLegacy(vocab_file=vocab_src, do_lower_case=True)
-    fast = BertTokenizer(vocab=load_vocab(vocab_src), do_lower_case=True)
-    assert slow.vocab_size == 30522
+    legacy = BertTokenizerLegacy(vocab_file=vocab_src, do_lower_case=True)
+    default = AutoTokenizer.from_pretrained(model_dir)
+    assert legacy.vocab_size == 30522 and default.vocab_size == 30522
 
     cases = wordnet_cases() + HAND_PICKED
     for _, text in cases:
@@ -245,27 +247,27 @@ def main():
     counts = {}
     with open(out_path, "w", encoding="ascii", newline="\n") as f:
         for kind, text in cases:
-            tokens = slow.tokenize(text)
-            ids = slow.convert_tokens_to_ids(tokens)
-            assert ids == slow(text, add_special_tokens=False)["input_ids"]
-            encoding = fast(text, add_special_tokens=False, return_offsets_mapping=True)
-            offsets = [list(span) for span in encoding["offset_mapping"]]
-            if encoding["input_ids"] != ids:
-                disagreements.append((kind, text, tokens, fast.convert_ids_to_tokens(encoding["input_ids"])))
-                offsets = None
+            encoding = default(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids = encoding["input_ids"]
+            record = {"kind": kind, "text": text, "tokens": default.convert_ids_to_tokens(ids), "ids": ids,
+                      "offsets": [list(span) for span in encoding["offset_mapping"]]}
+            legacy_tokens = legacy.tokenize(text)
+            legacy_ids = legacy.convert_tokens_to_ids(legacy_tokens)
+            if legacy_ids != ids:
+                disagreements.append((kind, text, legacy_tokens, record["tokens"]))
+                record["legacy_tokens"] = legacy_tokens
+                record["legacy_ids"] = legacy_ids
             counts[kind] = counts.get(kind, 0) + 1
-            f.write(json.dumps({"kind": kind, "text": text, "tokens": tokens, "ids": ids, "offsets": offsets},
-                               ensure_ascii=True) + "\n")
+            f.write(json.dumps(record, ensure_ascii=True) + "\n")
 
-    print(f"transformers {transformers.__version__}, Python {sys.version.split()[0]}, "
+    print(f"transformers {transformers.__version__} ({type(default).__name__}), Python {sys.version.split()[0]}, "
           f"unicodedata {unicodedata.unidata_version}")
     print(f"wrote {len(cases)} cases to {out_path}")
     for kind, n in counts.items():
         print(f"  {kind:16s} {n}")
-    print(f"Rust-backed BertTokenizer differs on {len(disagreements)} case(s):")
+    print(f"the former pure-Python tokenizer differs on {len(disagreements)} case(s):")
     for kind, text, a, b in disagreements:
-        print(f"  [{kind}] {text!r}\n      python: {a}\n      rust:   {b}")
-
+        print(f"  [{kind}] {text!r}\n      legacy:  {a}\n      default: {b}")
 
 if __name__ == "__main__":
     main()

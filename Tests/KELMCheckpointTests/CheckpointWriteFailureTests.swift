@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import KELMCheckpoint
 import KELMHDF5
 import XCTest

@@ -6,10 +6,13 @@ enum WordPieceFixture {
     struct Case {
         var kind: String
         var text: String
+        /// The pieces and ids of transformers' default (`tokenizers`-backed) BertTokenizer.
         var tokens: [String]
         var ids: [Int32]
-        /// Code-point spans of the pieces by the Rust-backed tokenizer; nil where its ids differ.
+        /// Code-point spans of the pieces by that tokenizer.
         var offsets: [Range<Int>]?
+        /// Where the former pure-Python tokenizer gives other pieces: those.
+        var legacyTokens: [String]?
     }
 
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -41,7 +44,8 @@ enum WordPieceFixture {
                     return pair[0]..<pair[1]
                 }
             }
-            out.append(Case(kind: kind, text: text, tokens: tokens, ids: ids.map { Int32($0) }, offsets: offsets))
+            out.append(Case(kind: kind, text: text, tokens: tokens, ids: ids.map { Int32($0) }, offsets: offsets,
+                            legacyTokens: object["legacy_tokens"] as? [String]))
         }
         return out
     }

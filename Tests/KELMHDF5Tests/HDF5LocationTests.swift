@@ -11,6 +11,17 @@ final class HDF5LocationTests: XCTestCase {
         self.file = file
     }
 
+    func testLeafObjectsWalkEveryGroupInNameOrder() throws {
+        for path in ["/params/b/weight", "/params/a/bias", "/memory", "/params/a/weight", "/z"] {
+            try file.writeDataset(path, [Int32](repeating: 1, count: 2))
+        }
+        try file.createGroup("/empty").close()
+        XCTAssertEqual(try file.leafObjects().map(\.path), ["/memory", "/params/a/bias", "/params/a/weight", "/params/b/weight", "/z"])
+        XCTAssertTrue(try file.leafObjects().allSatisfy { $0.type == .dataset })
+        XCTAssertEqual(try file.leafObjects(under: "/params/a").map(\.path), ["/params/a/bias", "/params/a/weight"])
+        XCTAssertEqual(try file.leafObjects(under: "/empty").count, 0)
+    }
+
     func testWritingADeepDatasetCreatesIntermediateGroups() throws {
         let path = "/params/lm/encoder/layer/0/attention/self/query/weight"
         try file.writeDataset(path, [Float](repeating: 0.5, count: 6), shape: [2, 3])

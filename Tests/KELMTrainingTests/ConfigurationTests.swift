@@ -575,8 +575,16 @@ final class ConfigurationTests: XCTestCase {
 
     func testMissingFileIsAnError() {
         let error = configError { try ConfigLoader.load(file: "/nonexistent/kelm/config.yaml") }
-        XCTAssertEqual(error?.kind, .unreadable("no such file"))
+        XCTAssertEqual(error?.kind, .unreadable("no such file or directory"))
         XCTAssertEqual(error?.source, "/nonexistent/kelm/config.yaml")
+        let directory = configError { try ConfigLoader.load(file: "/tmp") }
+        XCTAssertEqual(directory?.kind, .unreadable("is a directory"))
+    }
+
+    /// Issue 20: `--config /dev/null` failed with "permission" (Foundation refused a device);
+    /// an empty file is the defaults.
+    func testEmptyConfigFromADeviceIsTheDefaults() throws {
+        XCTAssertEqual(try ConfigLoader.load(file: "/dev/null"), KELMConfig())
     }
 
     // MARK: - Serialisation

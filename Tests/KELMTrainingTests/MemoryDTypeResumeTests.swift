@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMHDF5
 import KELMModel
 import KELMNumerics
 import XCTest
@@ -54,6 +55,32 @@ final class MemoryDTypeResumeTests: XCTestCase {
         XCTAssertEqual(plan.notes, ["the checkpoint's entity memory is float16 and memory.dtype is float32: its rows are widened to float32 (exactly) on loading; refreshes from here on are stored in float32"])
         XCTAssertEqual(resumed.memory.storage.floats(), stored)
         XCTAssertTrue(try resumed.trainStep().loss.isFinite)
+    }
+
+    /// A float16 memory holding NaN or infinity (checksum intact: a diverged run saved) is refused
+    /// when read, as float32 tensors are (issue 20: float16 reads never checked).
+    func testNonFiniteFloat16MemoryIsRefused() throws {
+        var config = try MultiRankTrainingTests.config(microBatch: 2)
+        config.memory.dtype = .float16
+        let first = try MultiRankTrainingTests.train(config, collective: SingleProcess(), steps: 1)
+        let dir = (directory as NSString).appendingPathComponent("nan")
+        let path = try Checkpoint.save(try first.checkpointContents(), runDirectory: dir, keep: 1)
+        for (k, bad) in [Float.nan, .infinity, -.infinity].enumerated() {
+            var values = first.memory.storage.floats().map { Float16($0) }
+            let index = 5 + 7 * k
+            values[index] = Float16(bad)
+            let f = try HDF5File.open(path, mode: .readWrite)
+            try f.withDataset("/memory/entity_context") { ds in
+                try values.withUnsafeBufferPointer { try ds.write($0) }
+                try ds.setAttribute(StoredTensor.checksumAttribute, Int64(values.withUnsafeBytes { CRC32.checksum($0) }))
+            }
+            try f.close()
+            let plan = try ResumePlan(requested: config, path: dir, worldSize: 1)
+            let resumed = try Trainer(config: plan.config, data: MultiRankTrainingTests.data(), collective: SingleProcess(), fillMemory: false)
+            XCTAssertThrowsError(try resumed.restore(from: plan.checkpoint)) { e in
+                XCTAssertEqual("\(e)", "checkpoint \(path): /memory/entity_context: holds \(bad) at element \(index); stored weights, moments and memory must be finite")
+            }
+        }
     }
 
     /// The memory is stored at `memory.dtype` from the start: the option is not ignored.

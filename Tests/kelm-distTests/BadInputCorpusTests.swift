@@ -1,4 +1,5 @@
 import Foundation
+import KELMNumerics
 import KELMCheckpoint
 import KELMHDF5
 import XCTest
@@ -100,17 +101,31 @@ final class BadInputCorpusTests: XCTestCase {
         XCTAssertEqual(try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig, "--set", "data.path=synthetic",
                                               "--set", "train.steps=1", "--out", checkpointRun], timeout: Self.limit).status, 0)
         let checkpoint = checkpointRun + "/checkpoints/ckpt-00000001.h5"
+        // one token changed: the checksum catches it
         let damaged = path("damaged.h5")
         try FileManager.default.copyItem(atPath: dataset, toPath: damaged)
-        let h5 = try HDF5File.open(damaged, mode: .readWrite)
+        var h5 = try HDF5File.open(damaged, mode: .readWrite)
         try h5.withDataset("/descriptions/tokens") { ds in var v = try ds.readInt32s(); v[v.count / 2] = -7; try ds.write(v) }
+        try h5.close()
+        // the same change with its checksum recomputed (a writer bug, not a disk fault): the
+        // record checks catch it
+        let resealed = path("resealed.h5")
+        try FileManager.default.copyItem(atPath: dataset, toPath: resealed)
+        h5 = try HDF5File.open(resealed, mode: .readWrite)
+        try h5.withDataset("/descriptions/tokens") { ds in
+            var v = try ds.readInt32s()
+            v[v.count / 2] = -7
+            try ds.write(v)
+            try ds.setAttribute("crc32", Int64(v.withUnsafeBytes { CRC32.checksum($0) }))
+        }
         try h5.close()
 
         let cases: [(String, String, [String])] = [
             ("truncated", truncated, ["not a readable HDF5 file (truncated or corrupt?)", "truncated file"]),
             ("not HDF5", text, ["not a readable HDF5 file (truncated or corrupt?)", "file signature not found"]),
             ("a checkpoint", checkpoint, ["format: expected a \"kelm-dist-dataset\" file, found \"kelm-dist-checkpoint\""]),
-            ("damaged inside", damaged, ["/descriptions/tokens: token", "has id -7; expected ids below 30522"]),
+            ("damaged inside", damaged, ["/descriptions/tokens: checksum mismatch (stored crc32 ", "the data is damaged; prepare the dataset again"]),
+            ("wrong inside, checksum matching", resealed, ["/descriptions/tokens: token", "has id -7; expected ids below 30522"]),
             ("missing", path("none"), ["dataset not found"]),
         ]
         for (label, file, expected) in cases {
@@ -128,6 +143,38 @@ final class BadInputCorpusTests: XCTestCase {
                              ["data.path \(example.dataPath): the dataset's vocabulary has 30522 tokens, but model.vocab_size is 512"], "vocabulary")
     }
 
+    /// Another vocabulary of the same size (two tokens swapped): every token id changes meaning,
+    /// which the counts cannot see. `--resume`, `eval` and `--init-from` compare the digests.
+    func testAnotherVocabularyOfTheSameSize() throws {
+        let mine = PreparedExample(name: "vocab-mine"), other = PreparedExample(name: "vocab-other")
+        defer { mine.remove(); other.remove() }
+        var tokens = try String(contentsOfFile: PreparedExample.vocabulary, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        tokens.swapAt(2000, 2001)
+        let swapped = try write("vocab-swapped.txt", tokens.joined(separator: "\n"))
+        XCTAssertEqual(try mine.prepare(splits: ["--valid-segments", "0.25", "--valid-triples", "0.2"]).status, 0)
+        XCTAssertEqual(try other.prepare(splits: ["--valid-segments", "0.25", "--valid-triples", "0.2"], vocabulary: swapped).status, 0)
+        let run = path("run")
+        let trained = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig] + mine.trainOverrides
+                                            + ["--set", "train.steps=1", "--out", run], timeout: Self.limit)
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let checkpoint = run + "/checkpoints/ckpt-00000001.h5"
+        try assertClearError(train(["--config", PreparedExample.tinyConfig] + other.trainOverrides + ["--set", "train.steps=2", "--resume", run]),
+                             ["checkpoint \(checkpoint): vocabulary_digest: is ", "but data.path's vocabulary has the digest", "another vocabulary, maybe of the same size"],
+                             "resume")
+        try assertClearError(["eval", run, "--data", other.dataPath],
+                             ["the dataset's vocabulary (digest ", "is not the one the checkpoint trained on"], "eval")
+        let folder = path("hf")
+        let exported = try CommandRunner.run(["export", run, "--format", "hf", "--vocab", PreparedExample.vocabulary, "--out", folder], timeout: Self.limit)
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        try assertClearError(train(["--config", PreparedExample.tinyConfig] + other.trainOverrides + ["--set", "train.steps=1", "--init-from", folder]),
+                             ["\(folder)/vocab.txt: the pretrained LM's vocabulary (digest ", "is not the one the dataset was prepared with"], "init-from")
+        // the same vocabulary passes all three
+        let resumed = try CommandRunner.run(["train", "--config", PreparedExample.tinyConfig] + mine.trainOverrides
+                                            + ["--set", "train.steps=2", "--resume", run, "--out", run], timeout: Self.limit)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try CommandRunner.run(["eval", run, "--data", mine.dataPath, "--max-entities", "10"], timeout: Self.limit).status, 0)
+    }
+
     // MARK: checkpoints
 
     /// Files that are not checkpoints at all (the corrupt and truncated ones: CheckpointCommandTests).
@@ -139,15 +186,22 @@ final class BadInputCorpusTests: XCTestCase {
         let text = try write("text.h5", "not HDF5\n")
         let empty = try write("empty.h5", "")
         let cases: [(String, String, [String])] = [
-            ("a dataset", dataset, ["attribute format: is \"kelm-dist-dataset\", expected \"kelm-dist-checkpoint\""]),
+
             ("not HDF5", text, ["file: is not a readable HDF5 file (truncated or corrupt?)"]),
             ("empty", empty, ["file: is empty (0 bytes)"]),
         ]
         for (label, file, expected) in cases {
-            try assertClearError(["inspect", file], ["checkpoint \(file): "] + expected, "inspect " + label)
+            try assertClearError(["inspect", file], ["\(file): "] + expected, "inspect " + label)
             try assertClearError(train(["--config", PreparedExample.tinyConfig, "--set", "data.path=synthetic", "--resume", file]),
                                  ["checkpoint \(file): "] + expected, "resume " + label)
         }
+        // a dataset is no checkpoint: resume refuses it; inspect recognises and verifies it
+        try assertClearError(train(["--config", PreparedExample.tinyConfig, "--set", "data.path=synthetic", "--resume", dataset]),
+                             ["checkpoint \(dataset): ", "attribute format: is \"kelm-dist-dataset\", expected \"kelm-dist-checkpoint\""],
+                             "resume a dataset")
+        let inspected = try CommandRunner.run(["inspect", dataset], timeout: Self.limit)
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        XCTAssertTrue(inspected.stdout.contains("datasets verified (crc32)"), inspected.stdout)
     }
 
     /// NaN in the weights a run starts from (here a checkpoint whose checksum matches the NaN;

@@ -1,6 +1,7 @@
 import Foundation
 import KELMCheckpoint
 import KELMHDF5
+import KELMNumerics
 import XCTest
 
 /// `kelm-dist inspect`, `export` and `train --resume` on a real tiny checkpoint and on damaged
@@ -146,11 +147,39 @@ final class CheckpointCommandTests: XCTestCase {
         XCTAssertEqual(layers.count, 2)
         XCTAssertEqual(layers.map { $0["selected"] as? Int }, [16, 16])
         XCTAssertEqual(layers.map { $0["fraction"] as? Double }, [0.25, 0.25])
-        let checksums = try XCTUnwrap(json["checksums"] as? [String: Int])
-        XCTAssertGreaterThan(checksums["datasets"] ?? 0, 200)
-        XCTAssertEqual(checksums["verified"], checksums["datasets"])
+        let checksums = try XCTUnwrap(json["checksums"] as? [String: Any])
+        XCTAssertGreaterThan(checksums["datasets"] as? Int ?? 0, 200)
+        XCTAssertEqual(checksums["verified"] as? Int, checksums["datasets"] as? Int)
+        XCTAssertEqual((checksums["non_finite"] as? [Any])?.count, 0)
+        XCTAssertEqual(fields["non-finite values"], "none")
         let optimizer = try XCTUnwrap(json["optimizer"] as? [String: Any])
         XCTAssertEqual(optimizer["step"] as? Int, 3)
+    }
+
+    /// A checkpoint whose weights went NaN with their checksums intact (a diverged run, saved):
+    /// inspect still summarises it, and names every such tensor with a warning.
+    func testInspectNamesNonFiniteTensors() throws {
+        let diverged = try copy("diverged.h5")
+        let items = ["/params/gnn/final/h0/weight", "/optimizer/exp_avg_sq/mlm/bias"]
+        try edit(diverged) { f in
+            for (k, item) in items.enumerated() {
+                try f.withDataset(item) { ds in
+                    var v = try ds.readFloats()
+                    v[3 + k] = k == 0 ? .nan : .infinity
+                    v[7] = .nan
+                    try ds.write(v)
+                    try ds.setAttribute(StoredTensor.checksumAttribute, Int64(v.withUnsafeBytes { CRC32.checksum($0) }))
+                }
+            }
+        }
+        let text = try CommandRunner.run(["inspect", diverged])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertEqual(text.fields["non-finite values"],
+                       "WARNING: /optimizer/exp_avg_sq/mlm/bias holds 2 NaN/infinity (first at element 4); /params/gnn/final/h0/weight holds 2 NaN/infinity (first at element 3)")
+        let r = try CommandRunner.run(["inspect", diverged, "--json"])
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let found = try XCTUnwrap((json["checksums"] as? [String: Any])?["non_finite"] as? [[String: Any]])
+        XCTAssertEqual(Set(found.compactMap { $0["dataset"] as? String }), Set(items))
     }
 
     func testInspectRejectsDamagedFiles() throws {

@@ -16,9 +16,10 @@ struct PreparedExample {
 
     /// Runs `prepare tsv` on the example (corpus `corpus.jsonl` or `corpus.txt`) with T 32,
     /// 16 description tokens and the given split flags; returns the command's result.
-    func prepare(corpus: String = "corpus.jsonl", splits: [String]) throws -> CommandRunner.Result {
+    static var vocabulary: String { root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path }
+
+    func prepare(corpus: String = "corpus.jsonl", splits: [String], vocabulary vocab: String = PreparedExample.vocabulary) throws -> CommandRunner.Result {
         let example = Self.root.appendingPathComponent("docs/examples/tsv").path
-        let vocab = Self.root.appendingPathComponent("Tests/KELMDataTests/Fixtures/vocab.txt").path
         return try CommandRunner.run(["prepare", "tsv", "--entities", example + "/entities.tsv", "--relations", example + "/relations.tsv",
                                       "--triples", example + "/triples.tsv", "--corpus", example + "/" + corpus,
                                       "--vocab", vocab, "--out", dataPath, "--max-tokens", "32", "--description-tokens", "16"] + splits)

@@ -12,7 +12,16 @@
 #      mount; without root 5 is skipped and 6 uses chmod);
 #   7. bad input that only shows with several ranks: ranks started with different configurations
 #      (mpirun MPMD), fewer training segments than ranks; and a configuration error on every rank;
-#   8. Ctrl-C at a terminal through launch/mpirun-local: a checkpoint at the next step, exit 0.
+#   8. Ctrl-C at a terminal through launch/mpirun-local: a checkpoint at the next step, exit 0;
+#   9. stops during start-up (SIGUSR1 to mpirun, SIGTERM to the ranks as Slurm sends it) at random
+#      moments: every rank ends within 10 s, exit 0, nothing written;
+#  10. two jobs on one run directory, started at random offsets: the second is refused naming the
+#      owner, the first's records are all there;
+#  11. `prepare` onto a full disk (a tiny tmpfs) and into a read-only directory: a clear error
+#      naming the file and the cause, no crash, nothing left behind (needs root);
+#  12. metrics.jsonl on a disk that fills while the checkpoints go to another (1 process and
+#      mpirun -np 2): the failed append is named, a checkpoint is saved first, and --resume from
+#      it continues (needs root).
 # Every run is under `timeout`; each check prints how long the job took to end.
 # Usage: Tests/reliability/run-reliability-tests.sh [path/to/kelm-dist]   (default .build/debug/kelm-dist)
 set -uo pipefail
@@ -270,6 +279,143 @@ else
         bad "Ctrl-C through launch/mpirun-local" "exit $status"; tail -5 "$work/ctrlc.log" >&2
     fi
 fi
+
+# 9. stop signals during start-up, at random moments: the start-up checks pause 300 ms each
+#    (KELM_DEBUG_STARTUP_PAUSE_MS) so that start-up lasts about 2 s
+startup_trials="${KELM_STARTUP_TRIALS:-20}"
+startup_ok=0
+startup_worst=0
+for trial in $(seq 1 "$startup_trials"); do
+    out="$work/startup-$trial"
+    delay=$(awk -v t="$trial" 'BEGIN { srand(7000 + t); printf "%.2f", 0.3 + 2.4 * rand() }')
+    setsid timeout -k 5 60 mpirun "${root_flag[@]}" --oversubscribe -np 2 -x KELM_DEBUG_STARTUP_PAUSE_MS=300 "$bin" train \
+        "${common[@]}" --set train.steps=100000 --out "$out" >"$out.log" 2>&1 </dev/null &
+    job=$!
+    sleep "$delay"
+    sent=$(now)
+    if (( trial % 2 )); then
+        kind=SIGUSR1; kill -USR1 "$(pgrep -f "^mpirun .*--out $out" | head -n 1)" 2>/dev/null    # forwarded by mpirun
+    else
+        kind=SIGTERM; pkill -TERM -f "^$bin train .*--out $out" 2>/dev/null                        # to the ranks, as Slurm does
+    fi
+    for _ in $(seq 1 150); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$job" 2>/dev/null; then
+        kill -KILL -- "-$job" 2>/dev/null; pkill -KILL -f "$bin train .*--out $out" 2>/dev/null
+        bad "stop during start-up, trial $trial ($kind after ${delay}s)" "still running 15 s after the signal"
+        continue
+    fi
+    wait "$job"; status=$?
+    took=$(since "$sent")
+    startup_worst=$(awk -v a="$startup_worst" -v b="$took" 'BEGIN { print (b > a ? b : a) }')
+    if [[ "$status" -eq 0 ]] && awk -v t="$took" 'BEGIN { exit !(t <= 10) }' \
+        && { grep -q "received while" "$out.log" || grep -q "$kind received" "$out.log"; } \
+        && ! pgrep -f "$bin train .*--out $out" >/dev/null; then
+        if grep -q "received while" "$out.log" && [[ -e "$out" ]]; then
+            bad "stop during start-up, trial $trial ($kind after ${delay}s)" "the run directory was left: $(ls -A "$out" | tr '\n' ' ')"
+        else
+            startup_ok=$((startup_ok + 1))
+        fi
+    else
+        bad "stop during start-up, trial $trial ($kind after ${delay}s)" "exit $status after ${took}s"; tail -5 "$out.log" >&2
+    fi
+done
+during=$(grep -l "received while" "$work"/startup-*.log 2>/dev/null | wc -l)
+[[ "$startup_ok" -eq "$startup_trials" ]] && ok "stops during start-up: $startup_trials trials, $during of them before the first step, every one exit 0 within ${startup_worst}s of the signal, nothing left behind"
+
+# 10. two jobs on one run directory, the second started 0-2 s after the first: the second is
+#     refused naming the owner, nothing of the first's is lost
+lock_trials="${KELM_LOCK_TRIALS:-10}"
+lock_ok=0
+for trial in $(seq 1 "$lock_trials"); do
+    out="$work/shared-$trial"
+    offset=$(awk -v t="$trial" 'BEGIN { srand(9000 + t); printf "%.2f", 2 * rand() }')
+    setsid timeout -k 5 120 mpirun "${root_flag[@]}" --oversubscribe -np 2 "$bin" train "${common[@]}" --set train.steps=12 \
+        --set log.every=1 --out "$out" >"$out.first.log" 2>&1 </dev/null &
+    first=$!
+    sleep "$offset"
+    timeout -k 5 120 "$bin" train "${common[@]}" --set train.steps=12 --set log.every=1 --out "$out" >"$out.second.log" 2>&1 </dev/null
+    second=$?
+    wait "$first"; first_status=$?
+    records=$(grep -c '"step"' "$out/metrics.jsonl" 2>/dev/null)
+    # refused while the first runs ("in use"), or after it ended ("already holds a run")
+    if [[ "$first_status" -eq 0 && "$second" -ne 0 ]] \
+        && grep -q "is in use by another job (pid\|already holds a run" "$out.second.log" \
+        && [[ "$records" -eq 12 ]] && [[ -f "$out/checkpoints/ckpt-00000012.h5" ]]; then
+        lock_ok=$((lock_ok + 1))
+    else
+        bad "two jobs on one directory, trial $trial (second after ${offset}s)" "first exit $first_status, second exit $second, $records records"
+        tail -n 3 "$out.first.log" "$out.second.log" >&2
+    fi
+done
+[[ "$lock_ok" -eq "$lock_trials" ]] && ok "two jobs on one run directory: $lock_trials trials at random offsets, the second refused naming the owner, every record of the first kept"
+
+# 11. prepare onto a full disk and into a read-only directory
+prepare_args=(prepare tsv --entities docs/examples/tsv/entities.tsv --relations docs/examples/tsv/relations.tsv
+              --triples docs/examples/tsv/triples.tsv --corpus docs/examples/tsv/corpus.jsonl
+              --vocab Tests/KELMDataTests/Fixtures/vocab.txt --max-tokens 32 --description-tokens 16)
+if [[ "$is_root" -ne 1 ]]; then
+    echo "reliability: prepare onto a full or read-only disk: skipped (mounting needs root)"
+else
+    for kind in full readonly; do
+        mnt="$work/prepare-$kind"
+        mkdir -p "$mnt"
+        if [[ "$kind" == full ]]; then
+            mount -t tmpfs -o size=128k tmpfs "$mnt" && mounts+=("$mnt"); reason="No space left on device"
+        else
+            mount --bind "$mnt" "$mnt" && mounts+=("$mnt") && mount -o remount,bind,ro "$mnt"; reason="Read-only file system"
+        fi
+        start=$(now)
+        timeout -k 5 120 "$bin" "${prepare_args[@]}" --out "$mnt" >"$work/prepare-$kind.log" 2>&1 </dev/null
+        status=$?
+        errors=$(grep -c '^Error: ' "$work/prepare-$kind.log")
+        if ended_cleanly "$status" && [[ "$errors" -eq 1 ]] && grep '^Error: ' "$work/prepare-$kind.log" | grep -q "$mnt/.*$reason"             && [[ -z "$(ls -A "$mnt")" ]] && ! grep -q "Fatal error" "$work/prepare-$kind.log"; then
+            ok "prepare onto a $kind disk: exit $status in $(since "$start") s, one error naming the file and '$reason', nothing left"
+        else
+            bad "prepare onto a $kind disk" "exit $status, $errors error lines, left: $(ls -A "$mnt" | tr '\n' ' ')"; tail -3 "$work/prepare-$kind.log" >&2
+        fi
+        umount "$mnt" && unset 'mounts[-1]'
+    done
+fi
+
+# 12. metrics.jsonl fills its disk (a 64 KiB tmpfs holding the run directory) while checkpoints/
+#     is a bind mount of a directory elsewhere: the append failure is named, a checkpoint is
+#     saved first, and --resume continues from it
+for np in 1 2; do
+    if [[ "$is_root" -ne 1 ]]; then echo "reliability: metrics on a full disk (np $np): skipped (mounting needs root)"; continue; fi
+    mnt="$work/metrics-full$np"
+    volume="$work/checkpoint-volume$np"
+    mkdir -p "$mnt" "$volume"
+    mount -t tmpfs -o size=64k tmpfs "$mnt" && mounts+=("$mnt")
+    mkdir -p "$mnt/run/checkpoints"
+    mount --bind "$volume" "$mnt/run/checkpoints" && mounts+=("$mnt/run/checkpoints")
+    start=$(now)
+    run_np "$np" "$work/metrics-full$np.log" train --config configs/tiny.yaml --set data.path=synthetic --set train.steps=100000 \
+        --set checkpoint.every=100000 --set log.every=1 --out "$mnt/run"
+    status=$?
+    took=$(since "$start")
+    saved=$(cat "$volume/latest" 2>/dev/null)
+    errors=$(grep -c '^Error: ' "$work/metrics-full$np.log")
+    if ended_cleanly "$status" && [[ "$errors" -eq 1 ]] \
+        && grep '^Error: ' "$work/metrics-full$np.log" | grep -q "$mnt/run/metrics.jsonl: write failed: No space left on device; a checkpoint was saved first" \
+        && [[ -n "$saved" && -f "$volume/$saved" ]]; then
+        # resume from the saved checkpoint into a directory with room: the step after it follows
+        umount "$mnt/run/checkpoints" && unset 'mounts[-1]'
+        mkdir -p "$work/metrics-resumed$np"
+        steps_done=${saved#ckpt-}; steps_done=$((10#${steps_done%.h5}))
+        timeout -k 5 120 "$bin" train --config configs/tiny.yaml --set data.path=synthetic --set train.steps=$((steps_done + 2)) \
+            --resume "$volume/$saved" --out "$work/metrics-resumed$np/run" >"$work/metrics-resumed$np.log" 2>&1 </dev/null
+        rstatus=$?
+        if [[ "$rstatus" -eq 0 && -f "$work/metrics-resumed$np/run/checkpoints/ckpt-$(printf %08d $((steps_done + 2))).h5" ]]; then
+            ok "metrics on a full disk (np $np): stopped after ${took}s at step $steps_done naming metrics.jsonl, checkpoint saved first, --resume continued"
+        else
+            bad "metrics on a full disk (np $np)" "resume from $saved: exit $rstatus"; tail -3 "$work/metrics-resumed$np.log" >&2
+        fi
+    else
+        bad "metrics on a full disk (np $np)" "exit $status, $errors error lines, saved '$saved'"; grep -v " info " "$work/metrics-full$np.log" | tail -3 >&2
+        umount "$mnt/run/checkpoints" 2>/dev/null && unset 'mounts[-1]'
+    fi
+    umount "$mnt" && unset 'mounts[-1]'
+done
 
 echo "reliability: $passed passed, $failed failed"
 [[ "$failed" -eq 0 ]]

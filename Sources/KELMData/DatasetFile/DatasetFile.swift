@@ -28,6 +28,8 @@ public final class DatasetFile {
     public let vocabularySize: Int
     /// The special token ids.
     public let specialTokens: SpecialTokenIDs
+    /// The vocabulary's fingerprint (`VocabularyDigest`), as `prepare` stored it and checked here.
+    public let vocabularyDigest: String
     /// The training graph, both directions.
     public let trainingGraph: Adjacency
 
@@ -40,9 +42,9 @@ public final class DatasetFile {
         let sourcePointer: [Int64]
         let sourceEntities: [Int32]
         var count: Int { tokenPointer.count - 1 }
-        let tokens: HDF5Dataset
-        let wordStarts: HDF5Dataset
-        let mentions: HDF5Dataset
+        let tokens: ChunkCheckedRows
+        let wordStarts: ChunkCheckedRows
+        let mentions: ChunkCheckedRows
     }
 
     /// The dataset file that `given` names: itself, or `dataset.h5` in it when it is a directory
@@ -51,6 +53,15 @@ public final class DatasetFile {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: given, isDirectory: &isDirectory) else { return nil }
         return isDirectory.boolValue ? (given as NSString).appendingPathComponent(DatasetLayout.fileName) : given
+    }
+
+    /// True when `file` is an HDF5 file whose `format` attribute names a dataset (whatever its
+    /// version or state otherwise): how `inspect` tells a renamed dataset from a checkpoint.
+    public static func isDatasetFile(_ file: String) -> Bool {
+        guard let h5 = try? HDF5File.open(file) else { return false }
+        defer { try? h5.close() }  // read-only probe
+        guard (try? h5.hasAttribute("format")) == true, let format = try? h5.stringAttribute("format") else { return false }
+        return format == DatasetLayout.format
     }
 
     /// Opens `path` (a dataset file, or a directory holding `dataset.h5`).
@@ -65,7 +76,7 @@ public final class DatasetFile {
         } catch let e as HDF5Error {
             throw DataError(.malformed, file: path, "not a readable HDF5 file (truncated or corrupt?): \(e.message); expected a dataset written by `kelm-dist prepare`")
         }
-        var opened: [HDF5Dataset] = []
+        var opened: [ChunkCheckedRows] = []
         do {
             let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : ""
             guard format == DatasetLayout.format else {
@@ -73,9 +84,11 @@ public final class DatasetFile {
                                 "expected a \"\(DatasetLayout.format)\" file, found \"\(format)\"")
             }
             let version = try file.intAttribute("format_version")
-            guard version >= 2 else {
+            guard version >= 3 else {
+                let what = version >= 2 ? "without checksums or a vocabulary digest"
+                    : "with one text per segment cut at T − 2 pieces"
                 throw DataError(.invalidArgument, file: path, field: "format_version",
-                                "is \(version): the file was written by an earlier kelm-dist, with one text per segment cut at T − 2 pieces; run `kelm-dist prepare` again to write version \(DatasetLayout.formatVersion) (packed segments, long texts in windows)")
+                                "is \(version): the file was written by an earlier kelm-dist, \(what); run `kelm-dist prepare` again to write version \(DatasetLayout.formatVersion) (packed segments, long texts in windows, every dataset checksummed)")
             }
             guard version == DatasetLayout.formatVersion else {
                 throw DataError(.invalidArgument, file: path, field: "format_version",
@@ -100,19 +113,24 @@ public final class DatasetFile {
             }
             // the counts must be those of the entity and relation tables (shapes only: no read)
             for (table, count, name) in [("/entities/name", entityCount, "entity_count"), ("/relations/name", relationCount, "relation_count")] {
-                let shape = try file.withDataset(table) { try $0.shape() }
-                guard shape == [count] else {
-                    throw DataError(.invalidArgument, file: path, field: name, "is \(count), but \(table) has shape \(shape)")
+                let shape = try file.withDataset(table + "/offsets") { try $0.shape() }
+                guard shape == [count + 1] else {
+                    throw DataError(.invalidArgument, file: path, field: name, "is \(count), but \(table) holds \(max(0, (shape.first ?? 0) - 1)) strings")
                 }
             }
             self.entityCount = entityCount
             self.relationCount = relationCount
-            let vocabulary = try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }
+            let vocabulary = try ChecksummedData.readStrings(file, "/vocabulary/tokens", file: path)
             vocabularySize = vocabulary.count
             specialTokens = try SpecialTokenIDs(vocabulary: vocabulary, file: path)
-            let offsets = try file.withDataset("/kg/adjacency/offsets") { try $0.readInt64s() }
-            let neighbors = try file.withDataset("/kg/adjacency/neighbors") { try $0.readInt32s() }
-            let relations = try file.withDataset("/kg/adjacency/relations") { try $0.readInt32s() }
+            vocabularyDigest = try file.stringAttribute("vocabulary_digest")
+            guard vocabularyDigest == VocabularyDigest.of(vocabulary) else {
+                throw DataError(.corrupt, file: path, field: "vocabulary_digest",
+                                "is \(vocabularyDigest), but the stored vocabulary's is \(VocabularyDigest.of(vocabulary)): the file is damaged")
+            }
+            let offsets = try ChecksummedData.readInt64s(file, "/kg/adjacency/offsets", file: path)
+            let neighbors = try ChecksummedData.readInt32s(file, "/kg/adjacency/neighbors", file: path)
+            let relations = try ChecksummedData.readInt32s(file, "/kg/adjacency/relations", file: path)
             guard offsets.count == entityCount + 1, offsets.last.map({ Int($0) }) == neighbors.count,
                   relations.count == neighbors.count,
                   neighbors.allSatisfy({ $0 >= 0 && Int($0) < entityCount }),
@@ -123,10 +141,10 @@ public final class DatasetFile {
                                       neighbors: neighbors, relations: relations)
             var tables: [DataSplit: SplitIndex] = [:]
             for split in DataSplit.allCases {
-                let tokenPointer = try file.withDataset(DatasetLayout.segments(split, "token_ptr")) { try $0.readInt64s() }
-                let mentionPointer = try file.withDataset(DatasetLayout.segments(split, "mention_ptr")) { try $0.readInt64s() }
-                let sourcePointer = try file.withDataset(DatasetLayout.segments(split, "source_ptr")) { try $0.readInt64s() }
-                let sourceEntities = try file.withDataset(DatasetLayout.segments(split, "source_entities")) { try $0.readInt32s() }
+                let tokenPointer = try ChecksummedData.readInt64s(file, DatasetLayout.segments(split, "token_ptr"), file: path)
+                let mentionPointer = try ChecksummedData.readInt64s(file, DatasetLayout.segments(split, "mention_ptr"), file: path)
+                let sourcePointer = try ChecksummedData.readInt64s(file, DatasetLayout.segments(split, "source_ptr"), file: path)
+                let sourceEntities = try ChecksummedData.readInt32s(file, DatasetLayout.segments(split, "source_entities"), file: path)
                 let count = tokenPointer.count - 1
                 guard count >= 0, tokenPointer.first == 0, mentionPointer.count == count + 1, sourcePointer.count == count + 1,
                       sourcePointer.first == 0, sourcePointer.last == Int64(sourceEntities.count) else {
@@ -145,12 +163,17 @@ public final class DatasetFile {
                     throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)/source_entities",
                                     "entry \(bad) is \(sourceEntities[bad]); expected entity ids below \(entityCount)")
                 }
-                let tokens = try file.openDataset(DatasetLayout.segments(split, "tokens"))
+                let tokens = try ChunkCheckedRows(file, DatasetLayout.segments(split, "tokens"), file: path)
                 opened.append(tokens)
-                let wordStarts = try file.openDataset(DatasetLayout.segments(split, "word_start"))
+                let wordStarts = try ChunkCheckedRows(file, DatasetLayout.segments(split, "word_start"), file: path)
                 opened.append(wordStarts)
-                let mentions = try file.openDataset(DatasetLayout.segments(split, "mentions"))
+                let mentions = try ChunkCheckedRows(file, DatasetLayout.segments(split, "mentions"), file: path)
                 opened.append(mentions)
+                guard tokens.count == Int(tokenPointer.last ?? 0), wordStarts.count == tokens.count,
+                      mentions.count == 3 * Int(mentionPointer.last ?? 0) else {
+                    throw DataError(.invalidArgument, file: path, field: "/segments/\(split.rawValue)",
+                                    "the token, word-start and mention tables do not match their pointers")
+                }
                 tables[split] = SplitIndex(tokenPointer: tokenPointer, mentionPointer: mentionPointer,
                                            sourcePointer: sourcePointer, sourceEntities: sourceEntities, tokens: tokens,
                                            wordStarts: wordStarts, mentions: mentions)
@@ -204,7 +227,7 @@ public final class DatasetFile {
         let mentionRows = Int(table.mentionPointer[index])..<Int(table.mentionPointer[index + 1])
         let record = SegmentRecord(tokens: try table.tokens.readInt32s(rows: tokenRows),
                                    wordStarts: try table.wordStarts.readInt32s(rows: tokenRows),
-                                   mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows),
+                                   mentions: mentionRows.isEmpty ? [] : try table.mentions.readInt32s(rows: mentionRows, rowWidth: 3),
                                    sourceEntities: Array(table.sourceEntities[Int(table.sourcePointer[index])..<Int(table.sourcePointer[index + 1])]))
         var m = 0
         while m + 2 < record.mentions.count {
@@ -225,8 +248,8 @@ public final class DatasetFile {
     /// The texts (or windows) each segment of `split` holds: the corpus index and piece range of
     /// each, per segment (for checking what packing did; not needed for training).
     public func packedTexts(_ split: DataSplit) throws -> [[PackedText]] {
-        let pointer = try file.withDataset(DatasetLayout.segments(split, "text_ptr")) { try $0.readInt64s() }
-        let flat = try file.withDataset(DatasetLayout.segments(split, "texts")) { try $0.readInt64s() }
+        let pointer = try ChecksummedData.readInt64s(file, DatasetLayout.segments(split, "text_ptr"), file: path)
+        let flat = try ChecksummedData.readInt64s(file, DatasetLayout.segments(split, "texts"), file: path)
         guard pointer.count == segmentCount(split) + 1, pointer.first == 0, pointer.last.map({ 3 * $0 }) == Int64(flat.count),
               zip(pointer, pointer.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw DataError(.invalidArgument, file: path, field: DatasetLayout.segments(split, "text_ptr"),
@@ -246,13 +269,13 @@ public final class DatasetFile {
     /// The entity of every mention in `split` (one read of the whole mention table).
     public func mentionedEntities(_ split: DataSplit) throws -> [Int32] {
         guard let table = tables[split] else { return [] }
-        let flat = try table.mentions.readInt32s()
+        let flat = try table.mentions.readInt32s(rows: 0..<(table.mentions.count / 3), rowWidth: 3)
         return stride(from: 2, to: flat.count, by: 3).map { flat[$0] }
     }
 
     /// Every triple of `split`; entities and relations must be in range.
     public func triples(_ split: DataSplit) throws -> [Triple] {
-        let flat = try file.withDataset(DatasetLayout.triples(split)) { try $0.readInt32s() }
+        let flat = try ChecksummedData.readInt32s(file, DatasetLayout.triples(split), file: path)
         let triples = stride(from: 0, to: flat.count - flat.count % 3, by: 3).map { Triple(head: flat[$0], relation: flat[$0 + 1], tail: flat[$0 + 2]) }
         if let (i, t) = triples.enumerated().first(where: { _, t in
             t.head < 0 || Int(t.head) >= entityCount || t.tail < 0 || Int(t.tail) >= entityCount || t.relation < 0 || Int(t.relation) >= relationCount
@@ -265,28 +288,28 @@ public final class DatasetFile {
 
     /// The vocabulary's token strings.
     public func vocabulary() throws -> [String] {
-        try file.withDataset("/vocabulary/tokens") { try $0.readStrings() }
+        try ChecksummedData.readStrings(file, "/vocabulary/tokens", file: path)
     }
 
     /// The entity names.
     public func entityNames() throws -> [String] {
-        try file.withDataset("/entities/name") { try $0.readStrings() }
+        try ChecksummedData.readStrings(file, "/entities/name", file: path)
     }
 
     /// The relation names.
     public func relationNames() throws -> [String] {
-        try file.withDataset("/relations/name") { try $0.readStrings() }
+        try ChecksummedData.readStrings(file, "/relations/name", file: path)
     }
 
     /// Every entity's description as the memory encodes it (`EntityDescriptions`), checked: one
     /// description of at least 2 tokens per entity, token ids below V, spans inside their
     /// description, one (possibly empty) anchor per entity.
     public func descriptions() throws -> EntityDescriptions {
-        let pointer = try file.withDataset("/descriptions/token_ptr") { try $0.readInt64s() }
-        let tokens = try file.withDataset("/descriptions/tokens") { try $0.readInt32s() }
-        let spans = try file.withDataset("/descriptions/span") { try $0.readInt32s() }
-        let anchorPointer = try file.withDataset("/descriptions/anchor_ptr") { try $0.readInt64s() }
-        let anchorTokens = try file.withDataset("/descriptions/anchor_tokens") { try $0.readInt32s() }
+        let pointer = try ChecksummedData.readInt64s(file, "/descriptions/token_ptr", file: path)
+        let tokens = try ChecksummedData.readInt32s(file, "/descriptions/tokens", file: path)
+        let spans = try ChecksummedData.readInt32s(file, "/descriptions/span", file: path)
+        let anchorPointer = try ChecksummedData.readInt64s(file, "/descriptions/anchor_ptr", file: path)
+        let anchorTokens = try ChecksummedData.readInt32s(file, "/descriptions/anchor_tokens", file: path)
         guard pointer.count == entityCount + 1, pointer.first == 0, pointer.last == Int64(tokens.count) else {
             throw DataError(.invalidArgument, file: path, field: "/descriptions/token_ptr",
                             "holds \(pointer.count) pointers from \(pointer.first ?? -1) to \(pointer.last ?? -1); expected \(entityCount + 1) from 0 to \(tokens.count) (the token count)")

@@ -32,6 +32,8 @@ public struct DataError: Error, Equatable, CustomStringConvertible, LocalizedErr
         case invalidArgument
         /// Writing the output failed.
         case outputFailed
+        /// A dataset file's data does not match its checksums (or lacks them): damaged.
+        case corrupt
     }
 
     /// What kind of problem this is.

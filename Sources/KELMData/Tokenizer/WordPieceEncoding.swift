@@ -6,9 +6,8 @@ public struct WordPiece: Equatable, Hashable, Sendable {
     /// to the last code point the piece's characters were made from (an `[UNK]` spans its word, a
     /// special token its spelling). Characters that tokenisation drops (whitespace, control and
     /// format characters, stripped accents) belong to no piece, so the pieces of a word need not
-    /// tile it. These are the spans of the `offset_mapping` of Hugging Face's Rust-backed
-    /// `BertTokenizer` (checked on the test fixture; an `[UNK]` can differ where the Rust code
-    /// drops other characters than Python). Ranges are in text order; pieces made from one single
+    /// tile it. These are the spans of the `offset_mapping` of Hugging Face's default (`tokenizers`)
+    /// `BertTokenizer` (checked on the test fixture). Ranges are in text order; pieces made from one single
     /// code point (e.g. the jamo of one Hangul syllable) share its range.
     public var codePoints: Range<Int>
     /// True if the piece starts a word, false for a `##` continuation (whole-word masking treats a

@@ -1,28 +1,30 @@
-// BERT WordPiece tokenisation, uncased (DESIGN §6): the same pieces as Hugging Face's pure-Python
-// `BertTokenizer` (transformers 5: `BertTokenizerLegacy`) with do_lower_case=True,
-// tokenize_chinese_chars=True, strip_accents=None, on the same `vocab.txt`.
+// BERT WordPiece tokenisation, uncased (DESIGN §6): the same pieces as Hugging Face's default
+// `BertTokenizer` (transformers 5: backed by `tokenizers`, BertNormalizer + BertPreTokenizer +
+// WordPiece) with lower-casing and accent stripping, on the same `vocab.txt`.
 //
-// The steps, on Unicode scalars (code points), as Python runs them:
+// The steps, on Unicode scalars (code points):
 //  1. special tokens: every exact (case-sensitive) occurrence of `[PAD] [UNK] [CLS] [SEP] [MASK]` in
 //     the raw text is a token of its own; the text between them is tokenised piece by piece;
-//  2. `_clean_text`: drop NUL, U+FFFD and control/format/unassigned characters (category C* except
-//     tab, LF, CR); whitespace (space, tab, LF, CR, category Zs) becomes a space;
-//  3. `_tokenize_chinese_chars`: every CJK ideograph becomes a word of its own;
-//  4. split on whitespace (also U+2028/U+2029, as Python's `str.split()` does); a chunk that spells
-//     a special token (after NFC) stays whole;
-//  5. `str.lower()` (full lowercase mapping, Final_Sigma rule), NFD, drop nonspacing marks (Mn);
-//  6. `_run_split_on_punc`: every punctuation character (ASCII 33–47, 58–64, 91–96, 123–126, or
-//     category P*) becomes a word of its own;
+//  2. clean: drop NUL, U+FFFD and control, format, private-use and surrogate characters (categories
+//     Cc, Cf, Co, Cs except tab, LF, CR; unassigned code points stay); whitespace (space, tab, LF,
+//     CR, category Zs) becomes a space;
+//  3. every CJK ideograph becomes a word of its own;
+//  4. split on whitespace (also U+2028/U+2029);
+//  5. lower-case each code point by its full lowercase mapping (context-free: a word-final Σ becomes
+//     σ), NFD, drop nonspacing marks (Mn);
+//  6. every punctuation character (ASCII 33–47, 58–64, 91–96, 123–126, or category P*) becomes a
+//     word of its own;
 //  7. WordPiece: greedy longest-match-first, continuations spelled with `##`; a word longer than
 //     100 code points, or one that cannot be covered, becomes a single `[UNK]`.
-// Python also normalises each chunk to NFC before step 5; NFC is invisible after step 5 (NFD follows)
-// except for the special-token comparison of step 4, which maps the three canonical singletons that
-// compose to ASCII (U+037E, U+1FEF, U+212A).
+// The former pure-Python `BertTokenizer` (transformers 5: `BertTokenizerLegacy`) differs in three
+// places: Python's `str.lower()` maps a word-final Σ to ς, Python drops unassigned code points, and
+// Python keeps a chunk that spells a special token after cleaning or NFC (the test fixture keeps
+// inputs of all three, with both answers).
 
 import Foundation
 
 /// A BERT WordPiece tokenizer (uncased) over a `vocab.txt`; its pieces are those of Hugging Face's
-/// `BertTokenizer` (do_lower_case=True) on the same vocabulary. Values are immutable and can be
+/// default `BertTokenizer` (do_lower_case=True) on the same vocabulary. Values are immutable and can be
 /// shared between threads.
 public struct WordPieceTokenizer: Sendable {
     /// Words longer than this many code points (after lower-casing and accent stripping) become `[UNK]`.
@@ -60,7 +62,7 @@ public struct WordPieceTokenizer: Sendable {
     /// `[MASK]`'s id.
     public var maskID: Int32 { vocabulary.maskID }
 
-    /// The word pieces of `text` as token strings (`##` marks continuations), like Python's
+    /// The word pieces of `text` as token strings (`##` marks continuations), like
     /// `BertTokenizer.tokenize`.
     public func tokenize(_ text: String) -> [String] {
         encodeWithOffsets(text).pieces.map { vocabulary.tokens[Int($0.id)] }
@@ -102,7 +104,7 @@ private struct Run {
         trie = vocabulary.trie
         unknownID = vocabulary.unknownID
         specials = vocabulary.specialScalars
-        flagTable = PythonUnicode.tables.flags
+        flagTable = TokenizerUnicode.tables.flags
         var scalars: [UInt32] = []
         scalars.reserveCapacity(text.utf8.count)
         for s in text.unicodeScalars { scalars.append(s.value) }
@@ -111,7 +113,7 @@ private struct Run {
 
     @inline(__always)
     func flags(_ v: UInt32) -> ScalarFlags {
-        v < 0x1_0000 ? ScalarFlags(rawValue: flagTable[Int(v)]) : PythonUnicode.computeFlags(v)
+        v < 0x1_0000 ? ScalarFlags(rawValue: flagTable[Int(v)]) : TokenizerUnicode.computeFlags(v)
     }
 
     /// Step 1: split out the special tokens, tokenise the text between them.
@@ -172,10 +174,6 @@ private struct Run {
             chunk.removeAll(keepingCapacity: true)
             chunkSource.removeAll(keepingCapacity: true)
         }
-        if let id = neverSplitID() {
-            pieces.append(WordPiece(id: id, codePoints: chunkSource[0]..<(chunkSource[chunkSource.count - 1] + 1), startsWord: true))
-            return
-        }
         normalizeChunk()
         var wordStart = 0
         for r in 0..<norm.count {
@@ -189,18 +187,7 @@ private struct Run {
         if wordStart < norm.count { wordPiece(wordStart..<norm.count) }
     }
 
-    /// Python keeps a chunk whole when its NFC is a special token (then WordPiece finds it as is).
-    func neverSplitID() -> Int32? {
-        guard chunk.count >= 5 && chunk.count <= 6 && chunk[0] == 0x5B else { return nil }
-        for (scalars, id) in specials where scalars.count == chunk.count {
-            var k = 0
-            while k < chunk.count && PythonUnicode.nfcASCII(chunk[k]) == scalars[k] { k += 1 }
-            if k == chunk.count { return id }
-        }
-        return nil
-    }
-
-    /// Step 5: lower-case (with Python's Final_Sigma rule), NFD, drop Mn; into `norm`.
+    /// Step 5: lower-case (each code point's full lowercase mapping), NFD, drop Mn; into `norm`.
     mutating func normalizeChunk() {
         norm.removeAll(keepingCapacity: true)
         normSource.removeAll(keepingCapacity: true)
@@ -210,10 +197,8 @@ private struct Run {
             let before = norm.count
             if v < 0x80 {
                 norm.append((v >= 0x41 && v <= 0x5A) ? v + 0x20 : v)
-            } else if v == PythonUnicode.capitalSigma {
-                norm.append(isFinalSigma(k) ? PythonUnicode.finalSigma : PythonUnicode.smallSigma)
             } else {
-                PythonUnicode.appendFolded(v, to: &norm)
+                TokenizerUnicode.appendFolded(v, to: &norm)
                 sawCombining = true
             }
             for _ in before..<norm.count { normSource.append(chunkSource[k]) }
@@ -232,17 +217,6 @@ private struct Run {
         normSource.removeLast(normSource.count - w)
     }
 
-    /// Python's `str.lower()` maps U+03A3 to ς when it ends a word: preceded by a cased letter and
-    /// not followed by one (case-ignorable characters skipped on both sides), within the chunk.
-    func isFinalSigma(_ k: Int) -> Bool {
-        var j = k - 1
-        while j >= 0 && flags(chunk[j]).has(.caseIgnorable) { j -= 1 }
-        guard j >= 0 && flags(chunk[j]).has(.cased) else { return false }
-        j = k + 1
-        while j < chunk.count && flags(chunk[j]).has(.caseIgnorable) { j += 1 }
-        return j == chunk.count || !flags(chunk[j]).has(.cased)
-    }
-
     /// The canonical ordering of NFD: a stable sort by combining class of every run of scalars
     /// whose class is not 0.
     mutating func reorderCombiningMarks() {
@@ -255,8 +229,8 @@ private struct Run {
                 // Insertion sort: runs are short.
                 for a in (r + 1)..<end {
                     var b = a
-                    let cls = PythonUnicode.combiningClass(norm[a])
-                    while b > r && PythonUnicode.combiningClass(norm[b - 1]) > cls {
+                    let cls = TokenizerUnicode.combiningClass(norm[a])
+                    while b > r && TokenizerUnicode.combiningClass(norm[b - 1]) > cls {
                         norm.swapAt(b, b - 1)
                         normSource.swapAt(b, b - 1)
                         b -= 1

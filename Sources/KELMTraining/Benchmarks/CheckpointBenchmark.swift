@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import KELMCheckpoint
 import KELMModel
 import KELMNumerics

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KELMCheckpoint
 import KELMData
 import KELMHDF5
@@ -11,6 +14,8 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
     case unreadableVocabulary(source: String, reason: String)
     /// An option that the chosen format does not take.
     case option(String)
+    /// The output is the checkpoint being exported (the same file, through any link).
+    case outputIsInput(output: String, checkpoint: String)
 
     public var description: String {
         switch self {
@@ -21,6 +26,8 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
             return "vocabulary \(source): \(reason)"
         case let .option(m):
             return m
+        case let .outputIsInput(output, checkpoint):
+            return "--out \(output) is the checkpoint being exported (\(checkpoint)): the weights-only file would replace it; give another file"
         }
     }
 }
@@ -86,6 +93,10 @@ public struct CheckpointExport {
             guard !referenceBatch else { throw ExportError.option("--reference-batch is for --format hf") }
         }
         let stored = try StoredCheckpoint(path: checkpoint)
+        if Self.sameFile(stored.path, output) {
+            try? stored.close()  // already failing
+            throw ExportError.outputIsInput(output: output, checkpoint: stored.path)
+        }
         var summary = Summary(checkpoint: stored.path, output: output, step: stored.header.step, tensors: 0, parameters: 0,
                               bytes: 0, vocabularySource: nil, memoryRows: nil)
         switch format {
@@ -116,6 +127,14 @@ public struct CheckpointExport {
         return summary
     }
 
+    /// Whether two paths name the same file (device and inode, links followed); false when
+    /// either does not exist.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+
     /// The vocabulary for a Hugging Face export and where it came from (see the type's documentation).
     static func vocabulary(for stored: StoredCheckpoint, explicit: String?) throws -> (tokens: [String], source: String) {
         let size = stored.config.model.vocabSize
@@ -135,15 +154,9 @@ public struct CheckpointExport {
         if let given = stored.config.data.path, given != "synthetic" {
             // a dataset file, or the directory `prepare` wrote it into (as `train` accepts)
             if let data = DatasetFile.filePath(given) {
-                let tokens = try Checkpoint.guarding(data) {
-                    let f = try HDF5File.open(data)
-                    guard try f.exists("/vocabulary/tokens") else {
-                        throw ExportError.unreadableVocabulary(source: data, reason: "has no /vocabulary/tokens (not a prepared dataset?)")
-                    }
-                    let t = try f.withDataset("/vocabulary/tokens") { try $0.readStrings() }
-                    try f.close()
-                    return t
-                }
+                let dataset = try DatasetFile(path: data)
+                let tokens = try dataset.vocabulary()
+                try dataset.close()
                 return (tokens, "\(data) /vocabulary/tokens")
             }
             tried.append("data.path \(given): not found from \(FileManager.default.currentDirectoryPath)")

@@ -77,6 +77,15 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
         /// Of them, those with a crc32 that matched.
         public var verified: Int
         public var bytes: Int
+        /// Float datasets holding NaN or infinity (a run that diverged, or damage): each with how
+        /// many such values and the first one's index. Empty for a healthy checkpoint.
+        public var non_finite: [NonFinite]
+    }
+
+    public struct NonFinite: Codable, Equatable, Sendable {
+        public var dataset: String
+        public var count: Int
+        public var first_index: Int
     }
 
     public var file: String
@@ -167,7 +176,8 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
             })
         }
         let v = try Checkpoint.verify(f)
-        checksums = Checksums(datasets: v.datasets, verified: h.checksummed ? v.checksummed : 0, bytes: v.bytes)
+        checksums = Checksums(datasets: v.datasets, verified: h.checksummed ? v.checksummed : 0, bytes: v.bytes,
+                              non_finite: v.nonFinite.map { NonFinite(dataset: $0.item, count: $0.count, first_index: $0.first) })
         try stored.close()
     }
 
@@ -227,6 +237,8 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
             add("routing", "none")
         }
         add("checksums", "\(checksums.verified) of \(checksums.datasets) datasets verified (crc32), \(Self.bytes(checksums.bytes)) read")
+        add("non-finite values", checksums.non_finite.isEmpty ? "none"
+            : "WARNING: " + checksums.non_finite.map { "\($0.dataset) holds \($0.count) NaN/infinity (first at element \($0.first_index))" }.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Yams
 
 /// One `--set section.key=value` override, parsed (see ``ConfigLoader/parseOverride(_:)``).
@@ -32,22 +35,32 @@ public enum ConfigLoader {
         guard let path else {
             return try resolve(root: nil, source: nil, overrides: overrides)
         }
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            var isDirectory: ObjCBool = false
-            let reason: String
-            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                reason = "no such file"
-            } else if isDirectory.boolValue {
-                reason = "is a directory"
-            } else {
-                reason = error.localizedDescription
-            }
-            throw ConfigError(.unreadable(reason), key: nil, source: path)
+        let bytes = try readAll(path)
+        guard let text = String(validatingUTF8: bytes.map { CChar(bitPattern: $0) } + [0]) else {
+            throw ConfigError(.unreadable("not UTF-8 text"), key: nil, source: path)
         }
         return try load(yaml: text, source: path, overrides: overrides)
+    }
+
+    /// Every byte of the file `path` (a regular file, a pipe, /dev/null …), by POSIX reads; a
+    /// failure is a `ConfigError` naming the file and the system's reason.
+    static func readAll(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ConfigError(.unreadable(String(cString: strerror(errno)).lowercased()), key: nil, source: path) }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            throw ConfigError(.unreadable("is a directory"), key: nil, source: path)
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ConfigError(.unreadable(String(cString: strerror(errno)).lowercased()), key: nil, source: path) }
+            if n == 0 { return bytes }
+            bytes += chunk[0..<n]
+        }
     }
 
     /// Loads configuration YAML given as a string; `source` names it in errors.

@@ -91,6 +91,26 @@ extension KELMConfig {
         if let n = eval.maxSegments { v.atLeast("eval.max_segments", n, 0) }
         if let n = eval.maxTriples { v.atLeast("eval.max_triples", n, 0) }
         v.atLeast("log.every", log.every, 1)
+
+        // upper bounds of every size, before anything is sized by them (a product of sizes must
+        // not overflow; the memory the model then needs is checked against the machine's by
+        // `MemoryPlan` when the trainer is built)
+        for (key, value, limit) in [
+            ("model.hidden_size", m.hiddenSize, 65_536), ("model.num_layers", m.numLayers, 1_024),
+            ("model.num_heads", m.numHeads, 1_024), ("model.ffn_size", m.ffnSize, 262_144),
+            ("model.vocab_size", m.vocabSize, 16_777_216), ("model.max_positions", m.maxPositions, 65_536),
+            ("model.type_vocab_size", m.typeVocabSize, 1_024), ("model.max_tokens", m.maxTokens, 65_536),
+            ("model.max_nodes", m.maxNodes, 65_536), ("model.gnn_hidden", m.gnnHidden, 65_536),
+            ("model.gnn_heads", m.gnnHeads, 1_024), ("model.mint_hidden", m.mintHidden ?? 1, 262_144),
+            ("train.micro_batch", t.microBatch, 65_536), ("train.accumulation", t.accumulation, 65_536),
+            ("train.steps", t.steps, 1 << 50), ("train.warmup_steps", t.warmupSteps, 1 << 50),
+            ("train.adapt_steps", t.adaptSteps, 1 << 50), ("routing.samples", r.samples, 65_536),
+            ("routing.ig_steps", r.igSteps, 100_000), ("memory.block_entities", mem.blockEntities, 1 << 31),
+            ("memory.description_tokens", mem.descriptionTokens, 65_536),
+        ] as [(String, Int, Int)] {
+            v.require(value <= limit, key, "must be <= \(limit) (the largest size kelm-dist accepts), found \(value)")
+        }
+        v.require(t.bucketMB <= 65_536, "train.bucket_mb", "must be <= 65536 (the largest size kelm-dist accepts), found \(t.bucketMB)")
         return v.errors
     }
 }

@@ -15,6 +15,7 @@ public final class DatasetTrainingData: TrainingData {
     public var entityCount: Int { dataset.entityCount }
     public var segmentCount: Int { dataset.segmentCount(.train) }
     public var nodesPerSegment: Int { maxNodes }
+    public var vocabularyDigest: String? { dataset.vocabularyDigest }
     /// Room for the densest subgraphs; a batch beyond it is a clear error.
     public var edgesPerSegment: Int { 32 * maxNodes }
     public let reachableEntities: [Int]

@@ -123,12 +123,22 @@ public final class SyntheticTrainingData: TrainingData {
                                 positives: positives, negativeHeads: negHeads, negativeTails: negTails)
     }
 
+    /// Descriptions are 4 … 15 tokens long, drawn from (seed, entity) alone, then cut to
+    /// `capacity` (the last kept token `[SEP]`): what an entity's description is does not depend
+    /// on who asks, so the memory's rows do not depend on how descriptions are batched or on the
+    /// number of ranks.
+    public static let longestDescription = 15
+
     public func description(of entity: Int, into tokens: UnsafeMutablePointer<Int32>, capacity: Int) throws
         -> (length: Int, start: Int, end: Int) {
         var rng = RandomStream(RandomKey(seed: seed, purpose: .benchmark, stream: 11, item: UInt64(entity)))
-        let length = min(capacity, 4 + rng.nextInt(below: max(1, capacity - 3)))
+        let natural = 4 + rng.nextInt(below: Self.longestDescription - 3)
+        let length = min(capacity, natural)
         tokens[0] = Self.cls
-        for t in 1..<(length - 1) { tokens[t] = Self.firstWord + Int32(rng.nextInt(below: vocabSize - Int(Self.firstWord))) }
+        for t in 1..<natural {
+            let id = Self.firstWord + Int32(rng.nextInt(below: vocabSize - Int(Self.firstWord)))
+            if t < length - 1 { tokens[t] = id }
+        }
         tokens[length - 1] = Self.sep
         return (length, 1, min(2, length - 2))
     }

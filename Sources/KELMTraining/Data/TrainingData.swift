@@ -15,4 +15,10 @@ public protocol TrainingData: DescriptionSource {
     /// `step` (epoch `step / order.stepsPerEpoch`) in the order of DESIGN §6 (`SampleOrder`);
     /// masking and link sampling keyed by (seed, epoch, sample index).
     func fill(_ batch: FusionBatch, step: Int, microStep: Int, rank: Int, order: SampleOrder) throws
+    /// The fingerprint of the data's vocabulary (`VocabularyDigest`), when it has one.
+    var vocabularyDigest: String? { get }
+}
+
+extension TrainingData {
+    public var vocabularyDigest: String? { nil }
 }

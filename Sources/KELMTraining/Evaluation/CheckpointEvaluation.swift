@@ -61,6 +61,9 @@ public struct CheckpointEvaluation {
         guard dataset.vocabularySize == config.model.vocabSize else {
             throw EvaluationError.mismatch("\(path): the dataset's vocabulary has \(dataset.vocabularySize) tokens, the checkpoint's model \(config.model.vocabSize)")
         }
+        if let stored = header.vocabularyDigest, stored != dataset.vocabularyDigest {
+            throw EvaluationError.mismatch("\(path): the dataset's vocabulary (digest \(dataset.vocabularyDigest)) is not the one the checkpoint trained on (digest \(stored)); evaluate on the dataset of the run")
+        }
         guard dataset.maxTokens <= config.model.maxTokens else {
             throw EvaluationError.mismatch("\(path): segments of up to \(dataset.maxTokens) tokens, more than the checkpoint's model.max_tokens \(config.model.maxTokens)")
         }

@@ -1,4 +1,8 @@
 import Foundation
+import KELMFiles
+#if canImport(Glibc)
+import Glibc
+#endif
 import KELMCheckpoint
 
 /// `metrics.jsonl`: one JSON object per logged step, appended as it happens.
@@ -9,7 +13,7 @@ import KELMCheckpoint
 /// (`step` < k for a checkpoint after k steps), evaluation records the step count (`step` ≤ k).
 public final class MetricsLog {
     public let path: String
-    private var handle: FileHandle?
+    private var fd: Int32 = -1
     private let encoder: JSONEncoder
 
     /// Starts `path` afresh, or, with `resumingAt` k, keeps its records of the first k steps.
@@ -23,26 +27,26 @@ public final class MetricsLog {
                 if record["eval"] != nil ? step <= k : step < k { kept += Data(line) + Data("\n".utf8) }
             }
         }
-        try AtomicFile.write(path) { tmp in
-            guard FileManager.default.createFile(atPath: tmp, contents: kept) else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-            }
-        }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle?.seekToEnd()
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(path, data: kept)
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
     }
 
+    /// Appends one record (one line). A failure (a full disk) names the file and the cause; the
+    /// line may then be cut short, which a resumed run drops.
     public func append<T: Encodable>(_ record: T) throws {
-        guard let handle else { return }
-        try handle.write(contentsOf: try encoder.encode(record) + Data("\n".utf8))
+        guard fd >= 0 else { return }
+        try AtomicFile.appendAll(try encoder.encode(record) + Data("\n".utf8), fd: fd, path: path)
     }
 
     public func close() throws {
-        try handle?.close()
-        handle = nil
+        guard fd >= 0 else { return }
+        let result = Glibc.close(fd)
+        fd = -1
+        guard result == 0 else { throw AtomicFileError.systemCall(call: "close", path: path, errno: errno) }
     }
 
-    deinit { try? handle?.close() }
+    deinit { if fd >= 0 { Glibc.close(fd) } }
 }

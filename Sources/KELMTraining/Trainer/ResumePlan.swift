@@ -48,6 +48,8 @@ public struct ResumePlan {
                 throw CheckpointError(file: checkpoint, item: "global batch",
                                       "\(global) segments cannot be split over \(worldSize) ranks; resume on a number of ranks that divides it")
             }
+        } else if worldSize != header.worldSize {
+            notes.append("resuming on \(worldSize) rank(s) instead of \(header.worldSize): micro-batch \(B) × \(worldSize) rank(s) × accumulation \(A) keeps the global batch of \(global)")
         }
         self.config = config
         self.notes = notes

@@ -148,16 +148,22 @@ public final class Trainer {
     /// table and configuration; fills the entity memory (step 0, DESIGN §4).
     /// `fillMemory` false leaves M at zero (benchmarks that time only the step).
     /// `log` hears start-up progress (the memory fill takes a while on large KGs).
+    /// `startUpCheck`, when given, is called on every rank at the same points of start-up (after
+    /// the parameters are set, every few batches of the memory fill, after it) with the phase's
+    /// name: `TrainingRun` agrees there on a stop signal and throws to end start-up cleanly.
     /// `sharedMemory`, when given, provides storage for M shared by the ranks of a node
     /// (one copy per node, DESIGN §4): called with M's byte count (at `memory.dtype`), it
     /// returns the storage and how the node's ranks coordinate writes.
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String? = nil,
                 fillMemory: Bool = true, log: (String) -> Void = { _ in },
-                sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)? = nil) throws {
+                sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)? = nil,
+                startUpCheck: ((String) throws -> Void)? = nil) throws {
         var config = config
         var pretrained: (config: BertConfig, weights: SafetensorsFile)? = nil
         if let dir = initFrom ?? config.model.initFrom {
-            let p = try HuggingFaceBert.open(directory: try KELMConfig.pretrainedDirectory(dir))
+            let folder = try KELMConfig.pretrainedDirectory(dir)
+            try Self.requireSameVocabulary(folder: folder, data: data)
+            let p = try HuggingFaceBert.open(directory: folder)
             config.adoptArchitecture(of: p.config)
             pretrained = p
         }
@@ -170,6 +176,8 @@ public final class Trainer {
         guard data.segmentCount >= B * collective.size * config.train.accumulation else {
             throw TrainingError.noData("\(data.segmentCount) training segments, fewer than one global batch of \(B * collective.size * config.train.accumulation)")
         }
+        // what this will take, against what the machine has, before anything is allocated
+        try MemoryPlan(config: config, fusion: c, entities: data.entityCount, ranksOnNode: MemoryPlan.localRanks).check()
         model = try FusionModel(config: c, maxBatch: B, maxTokens: T, maxNodes: B * data.nodesPerSegment,
                                 maxEdges: B * data.edgesPerSegment, maxPositives: B * 100)
         let table = model.store.table
@@ -187,6 +195,7 @@ public final class Trainer {
             if all[2 * r + 1] != all[1] { throw TrainingError.replicaMismatch(rank: r, what: "configuration") }
         }
         mine.removeAll()
+        try startUpCheck?("setting up the model")
 
         // the policy stages: `full` for the first train.adapt_steps steps, then the preset
         var presets = [config.train.paramPolicy]
@@ -280,8 +289,22 @@ public final class Trainer {
         } else if fillMemory {
             let start = Profiler.now()
             log("filling the entity memory: \(data.entityCount) descriptions through the first \(c.firstFusionLayer) LM layers, about \(data.entityCount / collective.size) per rank")
-            try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective)
+            try memory.fill(encoder: descriptionEncoder, source: data, params: model.store.values.pointer, collective: collective,
+                            between: startUpCheck.map { check in { try check("filling the entity memory") } })
             log(String(format: "entity memory filled in %.1f s", Double(Profiler.now() - start) * 1e-9))
+        }
+    }
+
+    /// The pretrained LM's `vocab.txt` (when its folder has one) must be the vocabulary the data
+    /// was prepared with: same tokens in the same order, not only the same count.
+    static func requireSameVocabulary(folder: URL, data: TrainingData) throws {
+        guard let mine = data.vocabularyDigest else { return }
+        let path = folder.appendingPathComponent("vocab.txt").path
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let tokens = try WordPieceVocabulary(contentsOfFile: path).tokens
+        let theirs = VocabularyDigest.of(tokens)
+        guard theirs == mine else {
+            throw DataSourceError.vocabularyDigestMismatch(vocabulary: path, digest: theirs, dataset: mine)
         }
     }
 
@@ -436,6 +459,7 @@ public final class Trainer {
             params: model.store.values, expAvg: optimizer.expAvg, expAvgSq: optimizer.expAvgSq,
             optimizerStep: optimizer.step, lrPretrained: config.train.lrPretrained, lrNew: config.train.lrNew,
             memory: (memory.storage, memory.entityCount, memory.width))
+        c.vocabularyDigest = data.vocabularyDigest
         c.memoryState = Checkpoint.MemoryState(refreshCount: memorySchedule.refreshCount,
                                                nextRefreshStep: memorySchedule.nextRefreshStep,
                                                nextBlock: memorySchedule.nextBlock, momentum: config.memory.momentum)
@@ -454,6 +478,11 @@ public final class Trainer {
     /// follow from the step, so nothing else is needed for an exact continuation.
     public func restore(from path: String) throws {
         let (f, header) = try Checkpoint.open(path)
+        if let stored = header.vocabularyDigest, let mine = data.vocabularyDigest, stored != mine {
+            try? f.close()  // already failing
+            throw CheckpointError(file: path, item: "vocabulary_digest",
+                                  "is \(stored), but data.path's vocabulary has the digest \(mine) (another vocabulary, maybe of the same size): every token id would change meaning; resume on the dataset the run trained on")
+        }
         let table = model.store.table
         try Checkpoint.read("params", from: f, into: model.store.values, table: table)
         try Checkpoint.read("optimizer/exp_avg", from: f, into: optimizer.expAvg, table: table)

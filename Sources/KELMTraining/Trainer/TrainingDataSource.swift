@@ -6,6 +6,7 @@ public enum DataSourceError: Error, CustomStringConvertible {
     case missingPath
     case vocabularyMismatch(path: String, dataset: Int, model: Int)
     case tokensMismatch(path: String, dataset: Int, model: Int)
+    case vocabularyDigestMismatch(vocabulary: String, digest: String, dataset: String)
 
     public var description: String {
         switch self {
@@ -13,6 +14,8 @@ public enum DataSourceError: Error, CustomStringConvertible {
             return "config key 'data.path' is not set: give a dataset written by `kelm-dist prepare` (--set data.path=DIR), or 'synthetic'"
         case let .vocabularyMismatch(path, dataset, model):
             return "data.path \(path): the dataset's vocabulary has \(dataset) tokens, but model.vocab_size is \(model) (prepare with the model's vocab.txt, or set model.vocab_size)"
+        case let .vocabularyDigestMismatch(vocabulary, digest, dataset):
+            return "\(vocabulary): the pretrained LM's vocabulary (digest \(digest)) is not the one the dataset was prepared with (digest \(dataset)); prepare the data with this vocab.txt"
         case let .tokensMismatch(path, dataset, model):
             return "data.path \(path): the dataset was prepared with \(dataset) tokens per segment, more than model.max_tokens \(model)"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import KELMCheckpoint
 import KELMNumerics
 import KELMMemory
@@ -34,20 +35,78 @@ public struct TrainingRun {
         public var last: StepMetrics?
         public var checkpoint: String?
         public var stoppedBySignal = false
+        /// The checkpoint resumed was already at `train.steps`: nothing trained, nothing written.
+        public var nothingToTrain = false
     }
 
     var isRoot: Bool { collective.rank == 0 }
 
+    /// A stop signal agreed on before the first step: every rank ends start-up at the same
+    /// point, with nothing to checkpoint.
+    public struct StartUpStop: Error, CustomStringConvertible {
+        public var signal: Int32
+        public var phase: String
+        public var description: String {
+            "\(StopSignals.name(signal)) received while \(phase): stopped before the first step; nothing to checkpoint yet (no step was trained), nothing written"
+        }
+    }
+
+    /// Rank 0 could not append to `metrics.jsonl`: the run stopped after saving a checkpoint when
+    /// the disk allowed.
+    public struct MetricsFailure: Error, CustomStringConvertible {
+        /// What failed on rank 0 (nil on the other ranks).
+        public var error: Error?
+        public var checkpoint: String?
+        public var checkpointError: Error?
+        public var description: String {
+            guard let error else { return "rank 0 could not append to metrics.jsonl; the run stopped" }
+            let what = checkpoint.map { "; a checkpoint was saved first: \($0) (--resume continues from it)" }
+                ?? checkpointError.map { "; the checkpoint could not be saved either: \($0)" } ?? ""
+            return "\(error)\(what)"
+        }
+    }
+
+    /// Every rank, at the same point of start-up: agree on a stop signal (any rank's), and stop.
+    func startUpCheck(_ phase: String) throws {
+        if StopSignals.debugStartUpPause > 0 { Thread.sleep(forTimeInterval: StopSignals.debugStartUpPause) }
+        var signal: [Int64] = [Int64(StopSignals.received)]
+        try signal.withUnsafeMutableBufferPointer { try collective.allReduceMax($0) }
+        if signal[0] != 0 { throw StartUpStop(signal: Int32(signal[0]), phase: phase) }
+    }
+
     public func run() throws -> Summary {
         let log = logger, root = isRoot
+        StopSignals.install()
+        // the run directory is this job's before anything is written into it (rank 0 writes)
+        let lock = root ? try RunDirectoryLock(directory: runDirectory) : nil
+        if resume == nil { try lock?.requireNoRun() }
+        do {
+            let summary = try run(lock: lock, log: log, root: root)
+            if summary.nothingToTrain { lock?.releaseLeavingNoTrace() } else { lock?.release() }
+            return summary
+        } catch let stop as StartUpStop {
+            if root { logger.notice("\(stop)") }
+            lock?.releaseLeavingNoTrace()
+            throw stop
+        }
+    }
+
+    func run(lock: RunDirectoryLock?, log: Logger, root: Bool) throws -> Summary {
+        try startUpCheck("starting")
         let trainer = try Trainer(config: config, data: data, collective: collective,
                                   initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
-                                  log: { if root { log.info("\($0)") } }, sharedMemory: sharedMemory)
+                                  log: { if root { log.info("\($0)") } }, sharedMemory: sharedMemory,
+                                  startUpCheck: { try self.startUpCheck($0) })
         if let resume { try trainer.restore(from: resume.checkpoint) }
+        if trainer.step >= config.train.steps {
+            // a finished run resumed (a requeued job): nothing to train, nothing rewritten
+            if root { logger.notice("the checkpoint \(resume?.checkpoint ?? "") is at step \(trainer.step), train.steps is \(config.train.steps): nothing to train (--set train.steps=N with N > \(trainer.step) continues the run); nothing written") }
+            return Summary(steps: trainer.step, last: nil, checkpoint: resume?.checkpoint, nothingToTrain: true)
+        }
+        try startUpCheck("preparing the first step")
         let watchdog = CollectiveWatchdog(timeoutSeconds: config.train.collectiveTimeoutSeconds, rank: collective.rank)
         watchdog.start()
         trainer.watchdog = watchdog
-        StopSignals.install()
         // periodic evaluation on the held-out split (a prepared dataset only: synthetic data has none)
         var evaluator: Evaluator? = nil
         // the best evaluation so far: after a resume, the one the checkpoint recorded
@@ -66,10 +125,7 @@ public struct TrainingRun {
         }
         var metrics: MetricsLog? = nil
         if isRoot {
-            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-            try AtomicFile.write((runDirectory as NSString).appendingPathComponent("config.yaml")) { tmp in
-                try trainer.config.yaml().write(toFile: tmp, atomically: false, encoding: .utf8)
-            }
+            try AtomicFile.write((runDirectory as NSString).appendingPathComponent("config.yaml"), data: Data(try trainer.config.yaml().utf8))
             metrics = try MetricsLog(path: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"),
                                      resumingAt: resume?.header.step)
             logger.info("kelm-dist train: \(collective.size) rank(s), \(trainer.model.store.table.count) parameters, \(data.segmentCount) training segments, \(data.entityCount) entities, \(data.numRelations) relations")
@@ -93,6 +149,7 @@ public struct TrainingRun {
         let start = Profiler.now()
         let first = trainer.step
         var savedAt = -1
+        var metricsFailure: Error? = nil
         while trainer.step < total {
             if isRoot && trainer.adaptSteps > 0 && trainer.step == trainer.adaptSteps {
                 logger.notice("step \(trainer.step): the MLM-adaptation stage is over; train.param_policy \(config.train.paramPolicy.rawValue) takes over")
@@ -104,7 +161,7 @@ public struct TrainingRun {
                 // every log.every steps, and at every step that refreshed the memory or ran the
                 // attribution (their times are in the record)
                 if done % config.log.every == 0 || done == total || m.memory_refresh_ms != nil || m.attribution_ms != nil {
-                    try metrics?.append(m)
+                    do { try metrics?.append(m) } catch { metricsFailure = metricsFailure ?? error }
                     let elapsed = Double(Profiler.now() - start) * 1e-9
                     let eta = elapsed / Double(done - first) * Double(total - done)
                     logger.info("\(Self.progressLine(m, total: total, eta: eta))")
@@ -115,7 +172,7 @@ public struct TrainingRun {
                 let result = try evaluator.evaluate(memory: trainer.memory.rows, collective: collective, step: done)
                 evaluated = result
                 if isRoot {
-                    try metrics?.append(EvaluationLogRecord(step: done, eval: result))
+                    do { try metrics?.append(EvaluationLogRecord(step: done, eval: result)) } catch { metricsFailure = metricsFailure ?? error }
                     logger.info("evaluation at step \(done): \(result.summaryLines.dropFirst().joined(separator: ", "))")
                 }
             }
@@ -130,9 +187,17 @@ public struct TrainingRun {
                 if improved, isRoot, let checkpoint { try Checkpoint.markBest(checkpoint) }
             }
             // a stop signal on any rank: every rank saves at this step boundary and exits cleanly
-            var signal: [Int64] = [Int64(StopSignals.received)]
+            // rank 0 could not append to metrics.jsonl (a full disk): every rank saves a checkpoint
+            // first, if the disk allows, then stops
+            var signal: [Int64] = [Int64(StopSignals.received), metricsFailure == nil ? 0 : 1]
             try watchdog.guarding("stop-signal agreement", step: done) {
                 try signal.withUnsafeMutableBufferPointer { try collective.allReduceMax($0) }
+            }
+            if signal[1] != 0 {
+                var saved: String? = nil
+                var saveError: Error? = nil
+                do { saved = try save(trainer, best: best) } catch { saveError = error }
+                throw MetricsFailure(error: metricsFailure, checkpoint: saved, checkpointError: saveError)
             }
             if signal[0] != 0 && done < total {
                 if isRoot { logger.notice("\(StopSignals.name(Int32(signal[0]))) received: saving a checkpoint at step \(done) and stopping") }
@@ -174,11 +239,13 @@ public struct TrainingRun {
     }
 
     static func progressLine(_ m: StepMetrics, total: Int, eta: Double) -> String {
-        let etaText: String
-        if eta >= 3600 { etaText = String(format: "%dh%02dm", Int(eta) / 3600, Int(eta) % 3600 / 60) }
-        else { etaText = String(format: "%dm%02ds", Int(eta) / 60, Int(eta) % 60) }
-        return String(format: "step %d/%d  loss %.4f (mlm %.4f, lp %.4f)  acc %.3f  lr %.2e  |g| %.3f  %.0f real tokens/s (%.0f%% padding)  ETA %@%@",
-                      m.step + 1, total, m.loss, m.mlm_loss, m.lp_loss, m.mlm_accuracy, m.lr, m.grad_norm, m.real_tokens_per_s,
+        // whole seconds by interpolation (`%d` takes 32 bits), bounded (an ETA of more than a
+        // million years is shown as that)
+        let seconds = eta.isFinite ? Int(min(max(eta, 0), 3.2e13)) : 0
+        func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let etaText = seconds >= 3600 ? "\(seconds / 3600)h\(twoDigits(seconds % 3600 / 60))m" : "\(seconds / 60)m\(twoDigits(seconds % 60))s"
+        return "step \(m.step + 1)/\(total)  " + String(format: "loss %.4f (mlm %.4f, lp %.4f)  acc %.3f  lr %.2e  |g| %.3f  %.0f real tokens/s (%.0f%% padding)  ETA %@%@",
+                      m.loss, m.mlm_loss, m.lp_loss, m.mlm_accuracy, m.lr, m.grad_norm, m.real_tokens_per_s,
                       100 * m.padding_fraction, etaText, m.skipped ? "  (skipped: non-finite)" : "")
     }
 }

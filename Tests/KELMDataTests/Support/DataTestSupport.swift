@@ -1,5 +1,7 @@
 import Foundation
 @testable import KELMData
+import KELMHDF5
+import KELMNumerics
 import XCTest
 
 /// Paths of the committed test inputs and scratch directories.
@@ -148,4 +150,25 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
     mutating func next(_ bound: Int) -> Int { Int(nextWord() % UInt64(bound)) }
+}
+
+/// Writes `values` into `ds` with a matching checksum (and chunk checksums when it has them): a
+/// file wrong inside that only the record checks can catch.
+func reseal<T: FixedWidthInteger>(_ ds: HDF5Dataset, _ values: [T]) throws {
+    switch values {
+    case let v as [Int32]: try ds.write(v)
+    case let v as [Int64]: try ds.write(v)
+    case let v as [UInt8]: try ds.write(v)
+    default: XCTFail("reseal: unsupported element type \(T.self)")
+    }
+    try values.withUnsafeBytes { bytes in
+        try ds.setAttribute(ChecksummedData.attribute, Int64(CRC32.checksum(bytes)))
+        if try ds.hasAttribute(ChecksummedData.chunksAttribute) {
+            let chunkBytes = Int(try ds.int64Attribute(ChecksummedData.chunkElementsAttribute)) * MemoryLayout<T>.size
+            let crcs = stride(from: 0, to: bytes.count, by: chunkBytes).map { start in
+                Int64(CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<min(bytes.count, start + chunkBytes)])))
+            }
+            try ds.setAttribute(ChecksummedData.chunksAttribute, crcs)
+        }
+    }
 }

@@ -10,7 +10,7 @@ public enum AtomicFileError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .systemCall(call, path, e):
-            return "\(call) failed for \(path): \(String(cString: strerror(e)))"
+            return "\(path): \(call) failed: \(String(cString: strerror(e)))"
         }
     }
 }
@@ -33,6 +33,33 @@ public enum AtomicFile {
         } catch {
             unlink(tmp)
             throw error
+        }
+    }
+
+    /// Replaces `path` with `data`, atomically (write-all to `<path>.tmp`, fsync, rename, fsync of
+    /// the directory); every failure names the call and the path.
+    public static func write(_ path: String, data: Data) throws {
+        try write(path) { tmp in try writeAll(data, to: tmp) }
+    }
+
+    /// Creates (or truncates) `path` and writes all of `data` to it, retrying short writes.
+    public static func writeAll(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        try appendAll(data, fd: fd, path: path)
+    }
+
+    /// Writes all of `data` to the open descriptor `fd` (`path` names it in errors).
+    public static func appendAll(_ data: Data, fd: Int32, path: String) throws {
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw AtomicFileError.systemCall(call: "write", path: path, errno: n < 0 ? errno : EIO) }
+                offset += n
+            }
         }
     }
 

@@ -1,9 +1,9 @@
 /// CRC-32 as zlib computes it (IEEE 802.3 polynomial, reflected, initial value and final XOR
 /// 0xFFFFFFFF), so Python's `zlib.crc32(array.tobytes())` gives the same number.
 ///
-/// Checkpoints store it in the `crc32` attribute of every dataset (the checksum of the stored
-/// little-endian bytes), and loading compares: HDF5 keeps no checksum of raw data, so a flipped
-/// byte in a tensor would otherwise load silently.
+/// Checkpoints and dataset files store it in the `crc32` attribute of every dataset (the checksum
+/// of the stored little-endian bytes), and loading compares: HDF5 keeps no checksum of raw data,
+/// so a flipped byte would otherwise load silently.
 public enum CRC32 {
     /// 16 × 256 lookup tables for slicing-by-16 (table 0 is the classic byte-wise table).
     static let tables: [UInt32] = {

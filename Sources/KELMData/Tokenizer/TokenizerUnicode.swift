@@ -1,15 +1,13 @@
-// The character classes and the case/accent folding of Hugging Face's pure-Python
-// `BasicTokenizer` (transformers `tokenization_bert_legacy.py`, helpers in
-// `tokenization_python.py`), expressed on Unicode scalars: a Python `str` is a sequence of
-// code points, so everything here works on `Unicode.Scalar` values, never on Swift `Character`s.
+// The character classes and the case/accent folding of BERT's basic tokenisation as Hugging
+// Face's default `BertTokenizer` (`tokenizers`' BertNormalizer and BertPreTokenizer) applies them,
+// on Unicode scalars (code points), never on Swift `Character`s.
 //
-// Unicode data come from the Swift standard library (and Foundation for NFD). They are newer
-// than the tables of the Python that produced the reference fixture (Python 3.11: Unicode 14), so
-// characters assigned after Unicode 14 differ: Python removes them as unassigned (`Cn`), we keep them.
+// Unicode data come from the Swift standard library (and Foundation for NFD); the reference
+// fixture keeps to code points assigned in Unicode 14.
 
 import Foundation
 
-/// Per-scalar classification bits, as the Python tokenizer tests them.
+/// Per-scalar classification bits, as the basic tokenisation tests them.
 struct ScalarFlags: OptionSet, Sendable {
     let rawValue: UInt8
 
@@ -17,34 +15,27 @@ struct ScalarFlags: OptionSet, Sendable {
     @inline(__always)
     func has(_ other: ScalarFlags) -> Bool { rawValue & other.rawValue != 0 }
 
-    /// `_clean_text` drops it: NUL, U+FFFD, or `_is_control` (general category `C*` except tab, LF, CR).
+    /// Cleaning drops it: NUL, U+FFFD, or a control character (categories Cc, Cf, Co, Cs except
+    /// tab, LF, CR; unassigned code points are kept, as `tokenizers` keeps them).
     static let removed = ScalarFlags(rawValue: 1 << 0)
-    /// Separates words: `_is_whitespace` (space, tab, LF, CR, category `Zs`, which `_clean_text` turns into a
-    /// space) or one of the other separators of Python's `str.split()` that survive cleaning (U+2028, U+2029).
+    /// Separates words: space, tab, LF, CR, category `Zs` (cleaning turns them into a space), or
+    /// U+2028, U+2029.
     static let whitespace = ScalarFlags(rawValue: 1 << 1)
-    /// `_is_punctuation`: ASCII 33–47, 58–64, 91–96, 123–126, or category `P*`.
+    /// Punctuation: ASCII 33–47, 58–64, 91–96, 123–126, or category `P*`.
     static let punctuation = ScalarFlags(rawValue: 1 << 2)
-    /// `_is_chinese_char`: the CJK ideograph blocks that get spaces around them.
+    /// The CJK ideograph blocks that get spaces around them.
     static let chinese = ScalarFlags(rawValue: 1 << 3)
-    /// Category `Mn`, removed by `_run_strip_accents` after NFD.
+    /// Category `Mn`, removed after NFD (accent stripping).
     static let nonspacingMark = ScalarFlags(rawValue: 1 << 4)
-    /// Unicode `Cased` (for the Final_Sigma rule of Python's `str.lower()`).
-    static let cased = ScalarFlags(rawValue: 1 << 5)
-    /// Unicode `Case_Ignorable` (for the Final_Sigma rule).
-    static let caseIgnorable = ScalarFlags(rawValue: 1 << 6)
     /// Canonical combining class ≠ 0: takes part in the canonical reordering of NFD.
     static let combining = ScalarFlags(rawValue: 1 << 7)
 }
 
-/// Python-compatible Unicode look-ups. Scalars of the Basic Multilingual Plane are answered from
+/// The Unicode look-ups of the basic tokenisation. Scalars of the Basic Multilingual Plane are answered from
 /// tables built once per process (on first use, about 0.1 s); the other planes are computed on demand.
-enum PythonUnicode {
-    static let capitalSigma: UInt32 = 0x03A3
-    static let smallSigma: UInt32 = 0x03C3
-    static let finalSigma: UInt32 = 0x03C2
-
-    /// Appends NFD(lowercase(v)) (Python's `str.lower()` for one code point, then canonical
-    /// decomposition) to `out`. Not for U+03A3, whose lowercase depends on its context.
+enum TokenizerUnicode {
+    /// Appends NFD(lowercase(v)) (the code point's full, context-free lowercase mapping, then
+    /// canonical decomposition) to `out`.
     @inline(__always)
     static func appendFolded(_ v: UInt32, to out: inout [UInt32]) {
         if v < 0x1_0000 {
@@ -66,24 +57,12 @@ enum PythonUnicode {
         return s.properties.canonicalCombiningClass.rawValue
     }
 
-    /// `_is_chinese_char` of BasicTokenizer.
+    /// The CJK ideographs that become words of their own.
     static func isChinese(_ cp: UInt32) -> Bool {
         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF)
             || (cp >= 0x2_0000 && cp <= 0x2_A6DF) || (cp >= 0x2_A700 && cp <= 0x2_B73F)
             || (cp >= 0x2_B740 && cp <= 0x2_B81F) || (cp >= 0x2_B820 && cp <= 0x2_CEAF)
             || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2_F800 && cp <= 0x2_FA1F)
-    }
-
-    /// The scalars other than ASCII whose NFC is ASCII (canonical singletons): Python normalises each
-    /// whitespace-separated token to NFC before comparing it with the special tokens.
-    static func nfcASCII(_ v: UInt32) -> UInt32? {
-        switch v {
-        case 0..<0x80: return v
-        case 0x037E: return 0x3B  // GREEK QUESTION MARK → ';'
-        case 0x1FEF: return 0x60  // GREEK VARIA → '`'
-        case 0x212A: return 0x4B  // KELVIN SIGN → 'K'
-        default: return nil
-        }
     }
 
     static func computeFlags(_ v: UInt32) -> ScalarFlags {
@@ -92,7 +71,7 @@ enum PythonUnicode {
         var f: ScalarFlags = []
         let category = p.generalCategory
         switch category {
-        case .control, .format, .surrogate, .privateUse, .unassigned:
+        case .control, .format, .surrogate, .privateUse:
             if v != 0x09 && v != 0x0A && v != 0x0D { f.insert(.removed) }
         default:
             break
@@ -113,8 +92,6 @@ enum PythonUnicode {
         }
         if isChinese(v) { f.insert(.chinese) }
         if category == .nonspacingMark { f.insert(.nonspacingMark) }
-        if p.isCased { f.insert(.cased) }
-        if p.isCaseIgnorable { f.insert(.caseIgnorable) }
         if p.canonicalCombiningClass.rawValue != 0 { f.insert(.combining) }
         return f
     }
@@ -144,9 +121,9 @@ enum PythonUnicode {
             var entries = [UInt32](repeating: 0, count: 0x1_0000)
             var pool: [UInt32] = []
             for v in UInt32(0)..<0x1_0000 {
-                flags[Int(v)] = PythonUnicode.computeFlags(v).rawValue
+                flags[Int(v)] = TokenizerUnicode.computeFlags(v).rawValue
                 if ScalarFlags(rawValue: flags[Int(v)]).contains(.removed) { continue }
-                let folded = PythonUnicode.computeFolded(v)
+                let folded = TokenizerUnicode.computeFolded(v)
                 if folded != [v] {
                     precondition(folded.count < 8, "fold of U+\(String(v, radix: 16)) longer than 7 scalars")
                     entries[Int(v)] = UInt32(pool.count) << 3 | UInt32(folded.count)
