@@ -44,41 +44,63 @@ let package = Package(
         .target(name: "KELMMPI", dependencies: ["CMPI"]),
         .target(name: "KELMHDF5", dependencies: ["CHDF5"]),
 
-        // Flat buffers, sgemm, kernels.
+        // Flat buffers with named views, sgemm, kernels, random numbers, the Collective protocol.
         .target(name: "KELMNumerics", dependencies: ["CBLAS", "KELMHost"], swiftSettings: computeSettings),
-        // BERT (and later GNN, MInt, heads, objectives).
+        // BERT, GNN, MInt, heads, objectives; the parameter roles (one parser of names).
         .target(name: "KELMModel", dependencies: ["KELMNumerics"], swiftSettings: computeSettings),
-        // TRELM attribution, knowledge-path selection, packed path gradients and their optimizer.
+        // TRELM attribution, the path selector, packed path gradients and their optimizer.
         .target(name: "KELMRouting", dependencies: ["KELMModel", "KELMNumerics"], swiftSettings: computeSettings),
         // JAKET entity-context memory, its encoder and schedule.
         .target(name: "KELMMemory", dependencies: ["KELMModel", "KELMNumerics"], swiftSettings: computeSettings),
         // Tokenizer, raw formats, WordNet importer, dataset file, subgraph retrieval, loader.
         .target(name: "KELMData", dependencies: ["KELMFiles", "KELMHDF5", "KELMNumerics"]),
-        // Gradient reduction (buckets, overlap), consistency checks, the MPI collective.
+        // The gradient exchange (buckets, path buffer, sparse rows), replica checks, the MPI
+        // collective, node-shared memory and gradients, the collective watchdog.
         .target(name: "KELMDistributed", dependencies: ["CAtomics", "KELMMPI", "KELMNumerics"]),
         // Checkpoints, Hugging Face import/export.
         .target(name: "KELMCheckpoint", dependencies: ["KELMFiles", "KELMHDF5", "KELMModel", "KELMNumerics"]),
-        // Config, optimizer, trainer, benchmarks; wires the rest together.
+        // The Codable configuration (DESIGN §10): YAML, --set overrides, validation.
+        .target(name: "KELMConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The model's batches from the data: FusionBatch and the training-data sources (a
+        // prepared dataset, synthetic data), shared by training and evaluation.
+        .target(name: "KELMBatches", dependencies: ["KELMConfig", "KELMData", "KELMMemory", "KELMModel", "KELMNumerics"],
+                swiftSettings: computeSettings),
+        // Held-out MLM and link-prediction evaluation, validation curves and their plot.
+        .target(name: "KELMEvaluation",
+                dependencies: ["KELMConfig", "KELMBatches", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMFiles", "KELMHDF5",
+                               "KELMMemory", "KELMModel", "KELMNumerics"],
+                swiftSettings: computeSettings),
+        // Optimizer, trainer, training run (run directory, resume, signals); wires the rest together.
         .target(name: "KELMTraining",
-                dependencies: ["KELMFiles", "KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
-                               .product(name: "Yams", package: "Yams"),
+                dependencies: ["KELMBatches", "KELMConfig", "KELMEvaluation", "KELMFiles", "KELMMPI", "KELMHDF5", "KELMNumerics", "KELMModel", "KELMCheckpoint", "KELMData", "KELMDistributed", "KELMMemory", "KELMRouting",
                                .product(name: "Logging", package: "swift-log")],
+                swiftSettings: computeSettings),
+        // The `bench` measurements (only the command-line tool imports them).
+        .target(name: "KELMBenchmarks",
+                dependencies: ["KELMTraining", "KELMBatches", "KELMCheckpoint", "KELMConfig", "KELMData", "KELMDistributed", "KELMFiles",
+                               "KELMHDF5", "KELMMemory", "KELMModel", "KELMNumerics", "KELMRouting"],
                 swiftSettings: computeSettings),
         // What the build needs of the CPU, checked before any numeric code runs (compiled for
         // the baseline x86-64 so that the check itself runs everywhere).
         .target(name: "KELMHost", swiftSettings: startupSettings),
         .executableTarget(name: "kelm-dist",
-                          dependencies: ["KELMHost", "KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData", "KELMDistributed",
+                          dependencies: ["KELMHost", "KELMBatches", "KELMBenchmarks", "KELMConfig", "KELMEvaluation", "KELMTraining", "KELMMPI", "KELMNumerics", "KELMModel", "KELMData", "KELMDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")]),
 
-        // Finite-difference checks and test data shared by the test targets.
-        .target(name: "KELMTestSupport", dependencies: ["KELMMPI", "KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
+        // Finite-difference checks and test data shared by the test targets (no MPI).
+        .target(name: "KELMTestSupport", dependencies: ["KELMNumerics", "KELMHDF5", "KELMModel"], path: "Tests/KELMTestSupport"),
+        // Where the ranks of a multi-rank test run.
+        .target(name: "KELMMPITestSupport", dependencies: ["KELMMPI"], path: "Tests/KELMMPITestSupport"),
+        // A small prepared dataset and a trainer on it, for the training and evaluation tests.
+        .target(name: "KELMTrainingTestSupport", dependencies: ["KELMTraining", "KELMBatches", "KELMConfig", "KELMData", "KELMNumerics"],
+                path: "Tests/KELMTrainingTestSupport"),
 
         .testTarget(name: "KELMHostTests", dependencies: ["KELMHost"]),
         .testTarget(name: "KELMMPITests", dependencies: ["KELMMPI"]),
         .testTarget(name: "KELMHDF5Tests", dependencies: ["KELMHDF5"]),
         .testTarget(name: "KELMFilesTests", dependencies: ["KELMFiles"]),
+        .testTarget(name: "KELMConfigTests", dependencies: ["KELMConfig"]),
         .testTarget(name: "KELMNumericsTests", dependencies: ["KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMModelTests", dependencies: ["KELMModel", "KELMNumerics", "KELMHDF5", "KELMCheckpoint", "KELMTestSupport"],
                     exclude: ["Fixtures"]),
@@ -86,10 +108,14 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KELMRoutingTests", dependencies: ["KELMRouting", "KELMModel", "KELMNumerics", "KELMTestSupport"]),
         .testTarget(name: "KELMMemoryTests", dependencies: ["KELMMemory", "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
-        .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics", "KELMTestSupport"]),
+        .testTarget(name: "KELMDistributedTests", dependencies: ["KELMDistributed", "KELMMPI", "KELMNumerics", "KELMTestSupport", "KELMMPITestSupport"]),
         .testTarget(name: "KELMCheckpointTests", dependencies: ["KELMCheckpoint", "KELMFiles", "KELMModel", "KELMHDF5", "KELMNumerics", "KELMTestSupport"]),
-        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMNumerics", "KELMModel", "KELMHDF5", "KELMCheckpoint",
-                                                               "KELMDistributed", "KELMMPI", "KELMTestSupport"]),
+        .testTarget(name: "KELMTrainingTests", dependencies: ["KELMTraining", "KELMBatches", "KELMConfig", "KELMEvaluation", "KELMNumerics",
+                                                               "KELMModel", "KELMHDF5", "KELMCheckpoint", "KELMDistributed", "KELMMPI",
+                                                               "KELMTestSupport", "KELMMPITestSupport", "KELMTrainingTestSupport"]),
+        .testTarget(name: "KELMEvaluationTests", dependencies: ["KELMEvaluation", "KELMTraining", "KELMBatches", "KELMConfig", "KELMData",
+                                                                 "KELMModel", "KELMNumerics", "KELMDistributed", "KELMMPI", "KELMTrainingTestSupport"]),
+        .testTarget(name: "KELMBenchmarksTests", dependencies: ["KELMBenchmarks", "KELMModel", "KELMNumerics"]),
         .testTarget(name: "kelm-distTests", dependencies: ["kelm-dist", "KELMNumerics", "KELMCheckpoint", "KELMHDF5", "KELMData"]),
     ],
     swiftLanguageModes: [.v5]

@@ -12,6 +12,9 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 export OMPI_MCA_btl_base_warn_component_unused=0
 
 swift build --build-tests
+# The layering of docs/architecture.md (and the checker's own test).
+bash Tests/layering/test-check-layering.sh
+bash Tests/layering/check-layering.sh
 swift test --skip-build
 
 # The training step allocates no buffers: its test counts allocations through a preloaded

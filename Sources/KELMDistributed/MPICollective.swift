@@ -1,12 +1,16 @@
 import KELMMPI
 import KELMNumerics
 
-/// `Collective` over an MPI communicator.
-public final class MPICollective: Collective {
+/// `Collective` over an MPI communicator, and what the ranks of a node can share through it.
+public final class MPICollective: Collective, NodeSharing {
     public let communicator: Communicator
 
     /// Node-shared gradient buffers made through this collective, until `close()`.
     public private(set) var sharedGradients: [NodeSharedGradients] = []
+    /// Node-shared memory windows made through this collective, until `close()`. Held here, not
+    /// only by the trainer: freeing a window is collective, so if it were freed while an error
+    /// unwinds the trainer on one rank, that rank would wait for the others instead of aborting.
+    public private(set) var sharedMemories: [NodeSharedMemory] = []
 
     public init(_ communicator: Communicator) { self.communicator = communicator }
 
@@ -23,8 +27,20 @@ public final class MPICollective: Collective {
         return shared
     }
 
+    public func sharedGradients(count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
+        try nodeSharedGradients(count: count, plans: plans)
+    }
+
+    public func sharedMemory(bytes: Int) throws -> NodeSharedMemory? {
+        guard let shared = try NodeSharedMemory.make(world: communicator, bytes: bytes) else { return nil }
+        sharedMemories.append(shared)
+        return shared
+    }
+
     /// Frees what this collective made (collective: every rank calls it). The communicator stays.
     public func close() throws {
+        for shared in sharedMemories { try shared.window.close() }
+        sharedMemories.removeAll()
         for shared in sharedGradients { try shared.close() }
         sharedGradients.removeAll()
     }

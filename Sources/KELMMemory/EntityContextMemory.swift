@@ -151,12 +151,3 @@ public final class EntityContextMemory {
         try sharing?.synchronize()
     }
 }
-
-/// How the ranks of a node share one copy of M (DESIGN §4): one rank writes, the others wait
-/// for it before reading. Implemented over an MPI-3 shared-memory window by the trainer.
-public protocol MemorySharing: AnyObject {
-    /// True on the one rank of the node that writes M.
-    var isWriter: Bool { get }
-    /// Returns when the writer's last writes are visible to every rank of the node.
-    func synchronize() throws
-}

@@ -22,4 +22,13 @@ public enum FNV1a64 {
             h = h &* prime
         }
     }
+
+    /// FNV-1a over 32-bit words instead of bytes (one xor and multiply per word: four times
+    /// fewer steps over a float tensor's bits or a list of ids); a digest ranks compare, not the
+    /// byte-wise hash.
+    public static func hash(words: UnsafeBufferPointer<UInt32>) -> UInt64 {
+        var h = offsetBasis
+        for w in words { h = (h ^ UInt64(w)) &* prime }
+        return h
+    }
 }

@@ -66,9 +66,8 @@ public final class KnowledgePaths {
 
     /// A digest of the selection, for checking that every rank selected the same neurons.
     public var checksum: Int64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 0..<selected.count { h = (h ^ UInt64(UInt32(bitPattern: selected.pointer[i]))) &* 0x0000_0100_0000_01B3 }
-        return Int64(bitPattern: h)
+        let words = UnsafeRawPointer(selected.pointer).assumingMemoryBound(to: UInt32.self)
+        return Int64(bitPattern: FNV1a64.hash(words: UnsafeBufferPointer(start: words, count: selected.count)))
     }
 
     /// Points every routed layer's backward at its selection and its part of `packed`.

@@ -40,9 +40,13 @@ public final class RoutedAdamW {
 
     /// One update of every selected neuron, gradients read from `paths.packed`.
     /// `learningRates[l]` is layer l's (scheduled) learning rate.
-    public func update(paths: KnowledgePaths, tensors: [LayerTensors], params: UnsafeMutablePointer<Float>,
-                       expAvg: UnsafeMutablePointer<Float>, expAvgSq: UnsafeMutablePointer<Float>,
-                       learningRates: [Float], beta1: Float, beta2: Float, eps: Float, weightDecay: Float) {
+    /// `params`, `expAvg` and `expAvgSq` share the parameter table's layout (the tensors' refs).
+    public func update(paths: KnowledgePaths, tensors: [LayerTensors], params: FlatBuffer, expAvg: FlatBuffer, expAvgSq: FlatBuffer,
+                       learningRates: [Float], hyper: AdamHyperparameters) {
+        precondition(expAvg.count == params.count && expAvgSq.count == params.count, "RoutedAdamW: moments laid out like the parameters")
+        precondition(tensors.count >= layers && learningRates.count >= layers, "RoutedAdamW: one tensor set and rate per layer")
+        let params = params.pointer, expAvg = expAvg.pointer, expAvgSq = expAvgSq.pointer
+        let beta1 = hyper.beta1, beta2 = hyper.beta2, eps = hyper.eps, weightDecay = hyper.weightDecay
         let d = paths.hidden, k = paths.perLayer, ff = ffnSize
         for l in 0..<layers {
             let lr = learningRates[l]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KELMBenchmarks
 import KELMDistributed
 import KELMMPI
 import KELMTraining

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KELMBenchmarks
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMTraining

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KELMBenchmarks
 import KELMTraining
 import Logging
 

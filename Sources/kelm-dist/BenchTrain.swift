@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KELMBenchmarks
 import KELMDistributed
 import KELMMPI
 import KELMTraining
@@ -48,7 +49,7 @@ struct BenchTrain: ParsableCommand {
         options.allreduce = allreduce
         options.rounds = rounds
         try BenchmarkOutput.runOnEveryRank(json: json) { collective, progress in
-            let result = try TrainBenchmark(options: options).run(collective: collective, progress: progress)
+            let result = try TrainBenchmark(options: options).run(collective: collective, nodeSharing: collective, progress: progress)
             return (result, result.report)
         }
     }

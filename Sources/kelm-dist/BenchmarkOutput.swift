@@ -1,4 +1,5 @@
 import Foundation
+import KELMBenchmarks
 import KELMDistributed
 import KELMMPI
 import KELMTraining

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KELMBenchmarks
 import KELMNumerics
 import KELMTraining
 

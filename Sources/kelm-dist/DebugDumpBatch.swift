@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KELMConfig
 import KELMTraining
 
 struct DebugDumpBatch: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KELMData
 import KELMDistributed
+import KELMEvaluation
 import KELMMPI
 import KELMTraining
 import Logging

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KELMEvaluation
 import KELMTraining
 
 /// `kelm-dist plot LABEL=metrics.jsonl…`: the validation curves of one or more runs as an SVG

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KELMBatches
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMNumerics
@@ -35,12 +37,8 @@ struct Train: ParsableCommand {
         // a stop signal from the first instruction on: during start-up every rank ends cleanly
         StopSignals.install()
         let world = try MPIRuntime.world()
-        // The node's shared window is held here (outside the work below), not only by the
-        // trainer: freeing it is collective, so if it were freed while an error unwinds the
-        // trainer on one rank, that rank would wait for the others (in a barrier of their own)
-        // instead of aborting them.
-        var windows: [NodeSharedMemory] = []
-        // The same for the gradient buffers the collective shares between a node's ranks.
+        // The collective holds what the node's ranks share (outside the work below): see
+        // `MPICollective.sharedMemories`.
         let collective = MPICollective(world)
         try TrainCommandSupport.stoppingEveryRankOnError(world) {
             var loaded = try ConfigLoader.load(file: config, overrides: overrides)
@@ -52,11 +50,7 @@ struct Train: ParsableCommand {
             var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: collective,
                                   initFrom: initFrom, runDirectory: out, logger: logger)
             run.resume = plan
-            run.sharedMemory = { bytes in
-                guard let shared = try NodeSharedMemory.make(world: world, bytes: bytes) else { return nil }
-                windows.append(shared)
-                return (shared.storage, shared)
-            }
+            run.nodeSharing = collective
             var summary: TrainingRun.Summary? = nil
             var agreedFailure: TrainingRun.MetricsFailure? = nil
             do {
@@ -68,9 +62,7 @@ struct Train: ParsableCommand {
                 // cleanly, then rank 0 alone reports it (an abort could cut rank 0's message)
                 agreedFailure = failure
             }
-            for shared in windows { try shared.window.close() }  // every rank gets here: collective
-            windows.removeAll()
-            try collective.close()
+            try collective.close()  // every rank gets here: collective
             if world.rank == 0, let path = summary?.checkpoint { print(path) }
             try MPIRuntime.finalize()
             if let agreedFailure { throw world.rank == 0 ? agreedFailure as Error : ExitCode(1) }

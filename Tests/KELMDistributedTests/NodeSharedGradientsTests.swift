@@ -5,6 +5,7 @@ import KELMDistributed
 import KELMMPI
 import KELMNumerics
 import KELMTestSupport
+import KELMMPITestSupport
 import XCTest
 
 /// The node's shared-memory reduction. Runs at any world size: the test script runs it under

@@ -21,8 +21,8 @@ final class RoutedAdamWTests: XCTestCase {
         func step(neuron: Int32, gradient: Float) {
             paths.setSelection([[neuron]], scores: [[0, 0, 0, 0]], step: 0)
             for i in 0..<paths.packed.count { paths.packed.pointer[i] = gradient }
-            opt.update(paths: paths, tensors: tensors, params: store.values.pointer, expAvg: m.pointer, expAvgSq: v.pointer,
-                       learningRates: [0.01], beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0)
+            opt.update(paths: paths, tensors: tensors, params: store.values, expAvg: m, expAvgSq: v,
+                       learningRates: [0.01], hyper: AdamHyperparameters(beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0))
         }
         for _ in 0..<3 { step(neuron: 0, gradient: 0.5) }
         let before = store.values.toArray(), mBefore = m.toArray()

@@ -1,5 +1,7 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMModel
 import KELMNumerics
 import XCTest

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import KELMDistributed
 @testable import KELMTraining
 
 final class CollectiveWatchdogTests: XCTestCase {

@@ -1,5 +1,7 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMHDF5
 import KELMModel
 import KELMNumerics

@@ -1,4 +1,6 @@
 import Foundation
+import KELMBatches
+import KELMConfig
 import KELMModel
 import XCTest
 @testable import KELMTraining

@@ -1,3 +1,5 @@
+import KELMBatches
+import KELMConfig
 import KELMModel
 import XCTest
 @testable import KELMTraining

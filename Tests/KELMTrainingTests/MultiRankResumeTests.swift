@@ -1,5 +1,7 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMModel
@@ -48,10 +50,10 @@ final class MultiRankResumeTests: XCTestCase {
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
         let data = MultiRankTrainingTests.data()
-        let straight = try Trainer(config: config, data: data, collective: collective)
+        let straight = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective as? NodeSharing)
         for _ in 0..<6 { _ = try straight.trainStep() }
 
-        let first = try Trainer(config: config, data: data, collective: collective)
+        let first = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective as? NodeSharing)
         for _ in 0..<k { _ = try first.trainStep() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-resume-\(UUID())-rank\(world.rank)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -61,7 +63,7 @@ final class MultiRankResumeTests: XCTestCase {
         let plan = try ResumePlan(requested: config, path: dir, worldSize: world.size)
         XCTAssertEqual(plan.notes, [])
         XCTAssertEqual(plan.header.memoryDType, config.memory.dtype.storage, "the memory is saved in its own dtype")
-        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
+        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false, nodeSharing: collective as? NodeSharing)
         try resumed.restore(from: plan.checkpoint)
         XCTAssertEqual(resumed.step, k)
         XCTAssertEqual(resumed.memorySchedule, first.memorySchedule)
@@ -99,7 +101,7 @@ final class MultiRankRescaleTests: XCTestCase {
         if N > 1 { XCTAssertEqual(plan.notes.count, 1, "the run says what it adjusted") }
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
+        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false, nodeSharing: collective as? NodeSharing)
         try resumed.restore(from: plan.checkpoint)
         for _ in 3..<6 { _ = try resumed.trainStep() }
         MultiRankTrainingTests.assertSameParameters(resumed, straight, label: "resumed on \(N) ranks vs 1 rank")
@@ -122,7 +124,7 @@ final class MultiRankRescaleTests: XCTestCase {
         let plan = try ResumePlan(requested: oneRank, path: dir, worldSize: N)
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false)
+        let resumed = try Trainer(config: plan.config, data: data, collective: collective, fillMemory: false, nodeSharing: collective as? NodeSharing)
         try resumed.restore(from: plan.checkpoint)
         XCTAssertEqual(resumed.activeStage, 0)
         for _ in 1..<6 { _ = try resumed.trainStep() }
@@ -151,12 +153,12 @@ final class MultiRankConsistencyTests: XCTestCase {
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
         let t = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 1), data: MultiRankTrainingTests.data(),
-                            collective: collective)
+                            collective: collective, nodeSharing: collective as? NodeSharing)
         XCTAssertNoThrow(try t.checkConsistency())
         guard world.size > 1 else { return }
         if world.rank == world.size - 1 { try t.model.store.values("gnn.final.h0.bias")[0] += 1 }
         XCTAssertThrowsError(try t.checkConsistency()) { e in
-            XCTAssertEqual(e as? TrainingError, .inconsistentParameters(step: 0, parameter: "gnn.final.h0.bias", rank: world.size - 1))
+            XCTAssertEqual(e as? ReplicaError, .diverged(step: 0, parameter: "gnn.final.h0.bias", rank: world.size - 1))
         }
     }
 }

@@ -13,13 +13,10 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         let world = try MPIRuntime.world()
         let config = try MultiRankTrainingTests.config(microBatch: 1)
         let data = MultiRankTrainingTests.data()
-        var shared: NodeSharedMemory? = nil
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        let t = try Trainer(config: config, data: data, collective: collective, sharedMemory: { bytes in
-            shared = try NodeSharedMemory.make(world: world, bytes: bytes)
-            return shared.map { ($0.storage, $0) }
-        })
+        let t = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective)
+        let shared = collective.sharedMemories.first
         let alone = try Trainer(config: config, data: data, collective: SingleProcess())
         let worst = zip(t.memory.storage.floats(), alone.memory.storage.floats()).map { abs($0 - $1) }.max() ?? 0
         XCTAssertLessThan(worst, 1e-5, "every rank reads the rows a lone rank computes (up to float rounding)")
@@ -52,11 +49,8 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         config.memory.initInterval = 1   // refreshes at steps 1, 2 and 3
         config.memory.blockEntities = 7
         let data = MultiRankTrainingTests.data()
-        var shared: NodeSharedMemory? = nil
-        let t = try Trainer(config: config, data: data, collective: collective, sharedMemory: { bytes in
-            shared = try NodeSharedMemory.make(world: world, bytes: bytes)
-            return shared.map { ($0.storage, $0) }
-        })
+        let t = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective)
+        let shared = collective.sharedMemories.first
         let E = data.entityCount, d = config.model.hiddenSize
         XCTAssertEqual(t.memory.dtype, .float16)
         XCTAssertEqual(t.memory.storage.byteCount, E * d * 2)
@@ -106,9 +100,7 @@ final class MultiRankSharedMemoryTests: XCTestCase {
         config.memory.initInterval = 1
         config.memory.maxInterval = 1
         let data = MultiRankTrainingTests.data()
-        let t = try Trainer(config: config, data: data, collective: collective, sharedMemory: { bytes in
-            try NodeSharedMemory.make(world: world, bytes: bytes).map { ($0.storage, $0) }
-        })
+        let t = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective)
         let alone = EntityContextMemory(entityCount: data.entityCount, width: config.model.hiddenSize)
         try alone.fillRandom(seed: UInt64(config.data.seed))
         XCTAssertEqual(t.memory.storage.floats(), alone.storage.floats())

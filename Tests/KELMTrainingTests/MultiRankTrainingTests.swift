@@ -1,8 +1,12 @@
+import KELMBatches
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMModel
 import KELMNumerics
 import KELMTestSupport
+import KELMMPITestSupport
+import KELMTrainingTestSupport
 import XCTest
 @testable import KELMTraining
 
@@ -27,7 +31,7 @@ final class MultiRankTrainingTests: XCTestCase {
     }
 
     static func train(_ config: KELMConfig, collective: Collective, steps: Int = 5) throws -> Trainer {
-        let t = try Trainer(config: config, data: data(), collective: collective)
+        let t = try Trainer(config: config, data: data(), collective: collective, nodeSharing: collective as? NodeSharing)
         for _ in 0..<steps { _ = try t.trainStep() }
         return t
     }
@@ -81,7 +85,7 @@ final class MultiRankTrainingTests: XCTestCase {
             c.memory.blockEntities = 7
             return c
         }
-        let filled = try Trainer(config: try config(B), data: Self.data(), collective: collective).memory.storage.floats()
+        let filled = try Trainer(config: try config(B), data: Self.data(), collective: collective, nodeSharing: collective as? NodeSharing).memory.storage.floats()
         let single = try Trainer(config: try config(B * world.size), data: Self.data(), collective: SingleProcess()).memory.storage.floats()
         XCTAssertEqual(filled.map(\.bitPattern), single.map(\.bitPattern), "the step-0 memory at \(world.size) ranks")
         let distributed = try Self.train(try config(B), collective: collective)
@@ -121,7 +125,7 @@ final class MultiRankTrainingTests: XCTestCase {
         }
         func train(_ microBatch: Int, _ collective: Collective) throws -> Trainer {
             let t = try Trainer(config: try config(microBatch), data: try DatasetTrainingData(path: path, maxNodes: 8, seed: 5),
-                                collective: collective)
+                                collective: collective, nodeSharing: collective as? NodeSharing)
             for _ in 0..<4 { _ = try t.trainStep() }
             XCTAssertEqual(t.memorySchedule.refreshCount, 1, "refreshed at step 2")
             return t
@@ -156,7 +160,7 @@ final class MultiRankTrainingTests: XCTestCase {
     func testStepAfterTheSharedBuffersWereFreedIsAnError() throws {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
-        let t = try Trainer(config: try Self.config(microBatch: 1), data: Self.data(), collective: collective)
+        let t = try Trainer(config: try Self.config(microBatch: 1), data: Self.data(), collective: collective, nodeSharing: collective as? NodeSharing)
         _ = try t.trainStep()
         try collective.close()
         guard t.reducer.shared != nil else { return }   // one rank, or ranks on several machines: nothing shared
@@ -184,7 +188,7 @@ final class MultiRankTrainingTests: XCTestCase {
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
         let t = try Trainer(config: try Self.config(microBatch: 1, policy: "knowledge-paths"), data: Self.data(),
-                            collective: collective)
+                            collective: collective, nodeSharing: collective as? NodeSharing)
         let attention = try t.model.store.values("lm.encoder.layer.0.attention.self.query.weight").map { $0 }
         let inter = try t.model.store.values("lm.encoder.layer.1.intermediate.dense.weight").map { $0 }
         let outW = try t.model.store.values("lm.encoder.layer.1.output.dense.weight").map { $0 }
@@ -224,7 +228,7 @@ final class AccumulationTests: XCTestCase {
         let t = try Trainer(config: try MultiRankTrainingTests.config(microBatch: 2), data: MultiRankTrainingTests.data(),
                             collective: SingleProcess())
         XCTAssertNoThrow(try t.checkConsistency())
-        XCTAssertEqual(t.parameterDigests().count, t.model.store.table.entries.count)
+        XCTAssertEqual(ReplicaConsistency.parameterDigests(t.model.store).count, t.model.store.table.entries.count)
     }
 
     /// The routed FFNs all-reduce ⌈ρ·d_ff⌉/d_ff of their dense bytes.

@@ -1,8 +1,11 @@
 import Foundation
+import KELMBatches
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMNumerics
 import KELMTestSupport
+import KELMMPITestSupport
 import XCTest
 @testable import KELMTraining
 
@@ -53,7 +56,7 @@ final class StepAllocationTests: XCTestCase {
         config.train.bucketMB = 0.1
         let data = SyntheticTrainingData(segments: 200, entities: 50, relations: 3, vocabSize: 2000, tokens: 32,
                                          nodesPerSegment: 8, seed: 3)
-        let t = try Trainer(config: config, data: data, collective: collective)
+        let t = try Trainer(config: config, data: data, collective: collective, nodeSharing: collective as? NodeSharing)
         XCTAssertEqual(t.reducer.shared != nil, expectSharedGradients)
         for _ in 0..<3 { _ = try t.trainStep() }    // first-use growth (thread pool, caches)
         let steps = 10

@@ -1,9 +1,13 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
+import KELMEvaluation
 import KELMHDF5
 import KELMMemory
 import KELMNumerics
 import Logging
+import KELMTrainingTestSupport
 import XCTest
 @testable import KELMTraining
 

