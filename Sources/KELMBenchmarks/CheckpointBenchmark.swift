@@ -135,17 +135,9 @@ public struct CheckpointBenchmark {
     private func rawWrite(directory: String, pieces: [(UnsafeRawPointer, Int)]) throws -> Double {
         let path = (directory as NSString).appendingPathComponent("raw.bin")
         let t = Profiler.now()
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
+        let fd = try AtomicFile.openForWriting(path)
         defer { close(fd) }
-        for (pointer, count) in pieces {
-            var done = 0
-            while done < count {
-                let n = write(fd, pointer + done, min(count - done, 64 << 20))
-                guard n > 0 else { throw AtomicFileError.systemCall(call: "write", path: path, errno: errno) }
-                done += n
-            }
-        }
+        for (pointer, count) in pieces { try AtomicFile.appendAll(UnsafeRawBufferPointer(start: pointer, count: count), fd: fd, path: path) }
         guard fsync(fd) == 0 else { throw AtomicFileError.systemCall(call: "fsync", path: path, errno: errno) }
         let seconds = Double(Profiler.now() - t) / 1e9
         try FileManager.default.removeItem(atPath: path)

@@ -57,14 +57,33 @@ extension ConfigEnum {
 }
 
 /// A section of the configuration (`model`, `train`, …): decodable with every key optional and
-/// encodable with every key present.
+/// encodable with every key present, both from its field table.
 protocol ConfigSection: Codable, Equatable, Sendable {
     /// The section's name in the file (`train`).
     static var sectionName: String { get }
-    /// The section's keys as spelled in the file, in declaration order.
-    static var keyNames: [String] { get }
+    /// The section's keys, in file order.
+    static var fields: [ConfigField<Self>] { get }
     /// The section with every key at its default.
     init()
+}
+
+extension ConfigSection {
+    /// The section's keys as spelled in the file, in file order.
+    static var keyNames: [String] { fields.map(\.name) }
+
+    /// Decodes strictly; absent keys take their defaults.
+    public init(from decoder: Decoder) throws {
+        let r = try ConfigReader<AnyConfigKey>(decoder, known: Set(Self.fields.map(\.name)))
+        let defaults = Self()
+        self = defaults
+        for field in Self.fields { try field.read(r, &self, defaults) }
+    }
+
+    /// Encodes every key.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: AnyConfigKey.self)
+        for field in Self.fields { try field.write(&c, self) }
+    }
 }
 
 /// Joins a coding path (plus an optional last key) into a dotted config key.
@@ -150,16 +169,22 @@ struct FoundValue: Decodable {
     }
 }
 
-/// Reads one mapping of the configuration strictly: rejects keys not in `Key`, and decodes each
-/// key with its default when absent, naming the dotted key in every error.
-struct ConfigReader<Key: CodingKey & CaseIterable> {
+/// Reads one mapping of the configuration strictly: rejects keys not in `Key` (or not among the
+/// names given), and decodes each key with its default when absent, naming the dotted key in
+/// every error.
+struct ConfigReader<Key: CodingKey> {
     /// The mapping, keyed by the known keys.
     let container: KeyedDecodingContainer<Key>
     /// The coding path of the mapping (empty at the top level, `[train]` for a section).
     let path: [CodingKey]
 
     /// Opens the mapping that `decoder` holds; throws if it is not a mapping or has an unknown key.
-    init(_ decoder: Decoder, keys: Key.Type) throws {
+    init(_ decoder: Decoder, keys: Key.Type) throws where Key: CaseIterable {
+        try self.init(decoder, known: Set(Key.allCases.map { $0.stringValue }))
+    }
+
+    /// As `init(_:keys:)` for the keys named `known` (a section's field table).
+    init(_ decoder: Decoder, known: Set<String>) throws {
         path = decoder.codingPath
         let mappingKey: String? = path.isEmpty ? nil : dottedKey(path)
         let everything: KeyedDecodingContainer<AnyConfigKey>
@@ -169,7 +194,6 @@ struct ConfigReader<Key: CodingKey & CaseIterable> {
             let found = probe { try FoundValue(from: decoder).text } ?? "a value of another type"
             throw ConfigError(.typeMismatch(expected: "a mapping", found: found), key: mappingKey)
         }
-        let known = Set(Key.allCases.map { $0.stringValue })
         for key in everything.allKeys where !known.contains(key.stringValue) {
             let unknown = dottedKey(path, key)
             throw ConfigError(.unknownKey(suggestion: ConfigSchema.suggestion(for: unknown)), key: unknown)
@@ -239,6 +263,36 @@ struct ConfigReader<Key: CodingKey & CaseIterable> {
             let found = probe { try container.decode(FoundValue.self, forKey: key).text } ?? "a value of another type"
             throw ConfigError(.typeMismatch(expected: expected, found: found), key: dottedKey(path, key))
         }
+    }
+}
+
+/// One key of a section: its spelling in the file, and how it is read (strictly, with the
+/// section's default when absent) and written. A section lists its keys once, in a field table,
+/// and `ConfigSection`'s `init(from:)` and `encode(to:)` follow from it.
+struct ConfigField<Section>: Sendable {
+    let name: String
+    let read: @Sendable (ConfigReader<AnyConfigKey>, inout Section, Section) throws -> Void
+    let write: @Sendable (inout KeyedEncodingContainer<AnyConfigKey>, Section) throws -> Void
+
+    /// A scalar key (null is an error).
+    static func value<T: ConfigScalar>(_ name: String, _ path: WritableKeyPath<Section, T> & Sendable) -> Self {
+        let key = AnyConfigKey(name)
+        return Self(name: name, read: { r, s, d in s[keyPath: path] = try r.value(key, d[keyPath: path]) },
+                    write: { c, s in try c.encode(s[keyPath: path], forKey: key) })
+    }
+
+    /// A key that may be null.
+    static func optional<T: ConfigScalar>(_ name: String, _ path: WritableKeyPath<Section, T?> & Sendable) -> Self {
+        let key = AnyConfigKey(name)
+        return Self(name: name, read: { r, s, d in s[keyPath: path] = try r.optional(key, d[keyPath: path]) },
+                    write: { c, s in try c.encodeOrNull(s[keyPath: path], forKey: key) })
+    }
+
+    /// An enumerated key.
+    static func enumeration<E: ConfigEnum>(_ name: String, _ path: WritableKeyPath<Section, E> & Sendable) -> Self {
+        let key = AnyConfigKey(name)
+        return Self(name: name, read: { r, s, d in s[keyPath: path] = try r.enumeration(key, d[keyPath: path]) },
+                    write: { c, s in try c.encode(s[keyPath: path], forKey: key) })
     }
 }
 

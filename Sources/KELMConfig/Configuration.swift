@@ -77,7 +77,26 @@ extension KELMConfig {
     /// or a checkpoint provides the architecture, it takes precedence over these keys (DESIGN §10).
     public struct ModelSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "model"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .optional("init_from", \.initFrom),
+            .value("fusion_layers", \.fusionLayers),
+            .value("gnn_hidden", \.gnnHidden),
+            .value("gnn_heads", \.gnnHeads),
+            .optional("mint_hidden", \.mintHidden),
+            .value("max_tokens", \.maxTokens),
+            .value("max_nodes", \.maxNodes),
+            .value("dropout", \.dropout),
+            .value("gnn_dropout", \.gnnDropout),
+            .value("hidden_size", \.hiddenSize),
+            .value("num_layers", \.numLayers),
+            .value("num_heads", \.numHeads),
+            .value("ffn_size", \.ffnSize),
+            .value("vocab_size", \.vocabSize),
+            .value("max_positions", \.maxPositions),
+            .value("type_vocab_size", \.typeVocabSize),
+            .value("pad_token_id", \.padTokenId),
+            .value("layer_norm_eps", \.layerNormEps),
+        ]
 
         /// `init_from`: a Hugging Face BERT directory (`config.json` + `model.safetensors`) to
         /// initialise the LM from (DESIGN §7). Default nil (YAML null): random initialisation.
@@ -127,74 +146,6 @@ extension KELMConfig {
 
         /// The index of the first fusion layer, L − K (layers below it are JAKET's LM1).
         public var firstFusionLayer: Int { numLayers - fusionLayers }
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case initFrom = "init_from"
-            case fusionLayers = "fusion_layers"
-            case gnnHidden = "gnn_hidden"
-            case gnnHeads = "gnn_heads"
-            case mintHidden = "mint_hidden"
-            case maxTokens = "max_tokens"
-            case maxNodes = "max_nodes"
-            case dropout
-            case gnnDropout = "gnn_dropout"
-            case hiddenSize = "hidden_size"
-            case numLayers = "num_layers"
-            case numHeads = "num_heads"
-            case ffnSize = "ffn_size"
-            case vocabSize = "vocab_size"
-            case maxPositions = "max_positions"
-            case typeVocabSize = "type_vocab_size"
-            case padTokenId = "pad_token_id"
-            case layerNormEps = "layer_norm_eps"
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            initFrom = try r.optional(.initFrom, d.initFrom)
-            fusionLayers = try r.value(.fusionLayers, d.fusionLayers)
-            gnnHidden = try r.value(.gnnHidden, d.gnnHidden)
-            gnnHeads = try r.value(.gnnHeads, d.gnnHeads)
-            mintHidden = try r.optional(.mintHidden, d.mintHidden)
-            maxTokens = try r.value(.maxTokens, d.maxTokens)
-            maxNodes = try r.value(.maxNodes, d.maxNodes)
-            dropout = try r.value(.dropout, d.dropout)
-            gnnDropout = try r.value(.gnnDropout, d.gnnDropout)
-            hiddenSize = try r.value(.hiddenSize, d.hiddenSize)
-            numLayers = try r.value(.numLayers, d.numLayers)
-            numHeads = try r.value(.numHeads, d.numHeads)
-            ffnSize = try r.value(.ffnSize, d.ffnSize)
-            vocabSize = try r.value(.vocabSize, d.vocabSize)
-            maxPositions = try r.value(.maxPositions, d.maxPositions)
-            typeVocabSize = try r.value(.typeVocabSize, d.typeVocabSize)
-            padTokenId = try r.value(.padTokenId, d.padTokenId)
-            layerNormEps = try r.value(.layerNormEps, d.layerNormEps)
-        }
-
-        /// Encodes every key; nil optionals as null.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encodeOrNull(initFrom, forKey: .initFrom)
-            try c.encode(fusionLayers, forKey: .fusionLayers)
-            try c.encode(gnnHidden, forKey: .gnnHidden)
-            try c.encode(gnnHeads, forKey: .gnnHeads)
-            try c.encodeOrNull(mintHidden, forKey: .mintHidden)
-            try c.encode(maxTokens, forKey: .maxTokens)
-            try c.encode(maxNodes, forKey: .maxNodes)
-            try c.encode(dropout, forKey: .dropout)
-            try c.encode(gnnDropout, forKey: .gnnDropout)
-            try c.encode(hiddenSize, forKey: .hiddenSize)
-            try c.encode(numLayers, forKey: .numLayers)
-            try c.encode(numHeads, forKey: .numHeads)
-            try c.encode(ffnSize, forKey: .ffnSize)
-            try c.encode(vocabSize, forKey: .vocabSize)
-            try c.encode(maxPositions, forKey: .maxPositions)
-            try c.encode(typeVocabSize, forKey: .typeVocabSize)
-            try c.encode(padTokenId, forKey: .padTokenId)
-            try c.encode(layerNormEps, forKey: .layerNormEps)
-        }
     }
 }
 
@@ -204,7 +155,10 @@ extension KELMConfig {
     /// `data`: the dataset file written by `prepare` and the seed of all randomness (DESIGN §6).
     public struct DataSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "data"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .optional("path", \.path),
+            .value("seed", \.seed),
+        ]
 
         /// `path`: the HDF5 dataset file. DESIGN gives no default; nil (unset) here, and the
         /// commands that need data report it missing.
@@ -214,25 +168,6 @@ extension KELMConfig {
 
         /// The default data section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, seed
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            path = try r.optional(.path, d.path)
-            seed = try r.value(.seed, d.seed)
-        }
-
-        /// Encodes every key; nil optionals as null.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encodeOrNull(path, forKey: .path)
-            try c.encode(seed, forKey: .seed)
-        }
     }
 }
 
@@ -242,7 +177,25 @@ extension KELMConfig {
     /// `train`: optimisation, objective weights and distributed-training knobs.
     public struct TrainSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "train"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .value("steps", \.steps),
+            .value("micro_batch", \.microBatch),
+            .value("accumulation", \.accumulation),
+            .value("lr_pretrained", \.lrPretrained),
+            .value("lr_new", \.lrNew),
+            .value("warmup_steps", \.warmupSteps),
+            .value("weight_decay", \.weightDecay),
+            .value("clip", \.clip),
+            .enumeration("param_policy", \.paramPolicy),
+            .value("adapt_steps", \.adaptSteps),
+            .value("bucket_mb", \.bucketMB),
+            .value("mlm_weight", \.mlmWeight),
+            .value("lp_weight", \.lpWeight),
+            .value("consistency_every", \.consistencyEvery),
+            .enumeration("nonfinite", \.nonfinite),
+            .value("collective_timeout_s", \.collectiveTimeoutSeconds),
+            .enumeration("allreduce", \.allreduce),
+        ]
 
         /// `train.param_policy`: the parameter-group policy preset (DESIGN §5).
         public enum ParamPolicy: String, ConfigEnum {
@@ -311,71 +264,6 @@ extension KELMConfig {
 
         /// The default train section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case steps
-            case microBatch = "micro_batch"
-            case accumulation
-            case lrPretrained = "lr_pretrained"
-            case lrNew = "lr_new"
-            case warmupSteps = "warmup_steps"
-            case weightDecay = "weight_decay"
-            case clip
-            case paramPolicy = "param_policy"
-            case adaptSteps = "adapt_steps"
-            case bucketMB = "bucket_mb"
-            case mlmWeight = "mlm_weight"
-            case lpWeight = "lp_weight"
-            case consistencyEvery = "consistency_every"
-            case nonfinite
-            case collectiveTimeoutSeconds = "collective_timeout_s"
-            case allreduce
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            steps = try r.value(.steps, d.steps)
-            microBatch = try r.value(.microBatch, d.microBatch)
-            accumulation = try r.value(.accumulation, d.accumulation)
-            lrPretrained = try r.value(.lrPretrained, d.lrPretrained)
-            lrNew = try r.value(.lrNew, d.lrNew)
-            warmupSteps = try r.value(.warmupSteps, d.warmupSteps)
-            weightDecay = try r.value(.weightDecay, d.weightDecay)
-            clip = try r.value(.clip, d.clip)
-            paramPolicy = try r.enumeration(.paramPolicy, d.paramPolicy)
-            adaptSteps = try r.value(.adaptSteps, d.adaptSteps)
-            bucketMB = try r.value(.bucketMB, d.bucketMB)
-            mlmWeight = try r.value(.mlmWeight, d.mlmWeight)
-            lpWeight = try r.value(.lpWeight, d.lpWeight)
-            consistencyEvery = try r.value(.consistencyEvery, d.consistencyEvery)
-            nonfinite = try r.enumeration(.nonfinite, d.nonfinite)
-            collectiveTimeoutSeconds = try r.value(.collectiveTimeoutSeconds, d.collectiveTimeoutSeconds)
-            allreduce = try r.enumeration(.allreduce, d.allreduce)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(steps, forKey: .steps)
-            try c.encode(microBatch, forKey: .microBatch)
-            try c.encode(accumulation, forKey: .accumulation)
-            try c.encode(lrPretrained, forKey: .lrPretrained)
-            try c.encode(lrNew, forKey: .lrNew)
-            try c.encode(warmupSteps, forKey: .warmupSteps)
-            try c.encode(weightDecay, forKey: .weightDecay)
-            try c.encode(clip, forKey: .clip)
-            try c.encode(paramPolicy, forKey: .paramPolicy)
-            try c.encode(adaptSteps, forKey: .adaptSteps)
-            try c.encode(bucketMB, forKey: .bucketMB)
-            try c.encode(mlmWeight, forKey: .mlmWeight)
-            try c.encode(lpWeight, forKey: .lpWeight)
-            try c.encode(consistencyEvery, forKey: .consistencyEvery)
-            try c.encode(nonfinite, forKey: .nonfinite)
-            try c.encode(collectiveTimeoutSeconds, forKey: .collectiveTimeoutSeconds)
-            try c.encode(allreduce, forKey: .allreduce)
-        }
     }
 }
 
@@ -385,7 +273,13 @@ extension KELMConfig {
     /// `routing`: TRELM knowledge-path attribution and selection (DESIGN §5).
     public struct RoutingSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "routing"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .value("fraction", \.fraction),
+            .value("interval", \.interval),
+            .value("samples", \.samples),
+            .value("ig_steps", \.igSteps),
+            .enumeration("ig_mode", \.igMode),
+        ]
 
         /// `routing.ig_mode`: how the integrated-gradient passes scale the routed layers.
         public enum IGMode: String, ConfigEnum {
@@ -408,33 +302,6 @@ extension KELMConfig {
 
         /// The default routing section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case fraction, interval, samples
-            case igSteps = "ig_steps"
-            case igMode = "ig_mode"
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            fraction = try r.value(.fraction, d.fraction)
-            interval = try r.value(.interval, d.interval)
-            samples = try r.value(.samples, d.samples)
-            igSteps = try r.value(.igSteps, d.igSteps)
-            igMode = try r.enumeration(.igMode, d.igMode)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(fraction, forKey: .fraction)
-            try c.encode(interval, forKey: .interval)
-            try c.encode(samples, forKey: .samples)
-            try c.encode(igSteps, forKey: .igSteps)
-            try c.encode(igMode, forKey: .igMode)
-        }
     }
 }
 
@@ -445,7 +312,20 @@ extension KELMConfig {
     /// refresh i+1 comes T(i) = min(init_interval · growth^⌊i/repeats⌋, max_interval) steps after refresh i.
     public struct MemorySection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "memory"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .enumeration("features", \.features),
+            .enumeration("anchor", \.anchor),
+            .enumeration("refresh", \.refresh),
+            .value("block_entities", \.blockEntities),
+            .enumeration("scope", \.scope),
+            .value("init_interval", \.initInterval),
+            .value("growth", \.growth),
+            .value("repeats", \.repeats),
+            .value("max_interval", \.maxInterval),
+            .value("momentum", \.momentum),
+            .value("description_tokens", \.descriptionTokens),
+            .enumeration("dtype", \.dtype),
+        ]
 
         /// `memory.refresh`: which entities a refresh covers.
         public enum Refresh: String, ConfigEnum {
@@ -516,55 +396,6 @@ extension KELMConfig {
 
         /// The default memory section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case features
-            case anchor
-            case refresh
-            case blockEntities = "block_entities"
-            case scope
-            case initInterval = "init_interval"
-            case growth, repeats
-            case maxInterval = "max_interval"
-            case momentum
-            case descriptionTokens = "description_tokens"
-            case dtype
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            features = try r.enumeration(.features, d.features)
-            anchor = try r.enumeration(.anchor, d.anchor)
-            refresh = try r.enumeration(.refresh, d.refresh)
-            blockEntities = try r.value(.blockEntities, d.blockEntities)
-            scope = try r.enumeration(.scope, d.scope)
-            initInterval = try r.value(.initInterval, d.initInterval)
-            growth = try r.value(.growth, d.growth)
-            repeats = try r.value(.repeats, d.repeats)
-            maxInterval = try r.value(.maxInterval, d.maxInterval)
-            momentum = try r.value(.momentum, d.momentum)
-            descriptionTokens = try r.value(.descriptionTokens, d.descriptionTokens)
-            dtype = try r.enumeration(.dtype, d.dtype)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(features, forKey: .features)
-            try c.encode(anchor, forKey: .anchor)
-            try c.encode(refresh, forKey: .refresh)
-            try c.encode(blockEntities, forKey: .blockEntities)
-            try c.encode(scope, forKey: .scope)
-            try c.encode(initInterval, forKey: .initInterval)
-            try c.encode(growth, forKey: .growth)
-            try c.encode(repeats, forKey: .repeats)
-            try c.encode(maxInterval, forKey: .maxInterval)
-            try c.encode(momentum, forKey: .momentum)
-            try c.encode(descriptionTokens, forKey: .descriptionTokens)
-            try c.encode(dtype, forKey: .dtype)
-        }
     }
 }
 
@@ -574,7 +405,10 @@ extension KELMConfig {
     /// `checkpoint`: when checkpoints are written and how many are kept (DESIGN §7).
     public struct CheckpointSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "checkpoint"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .value("every", \.every),
+            .value("keep", \.keep),
+        ]
 
         /// `every`: steps between checkpoints. DESIGN gives no default; 1000 here. 0 disables
         /// periodic checkpoints.
@@ -584,25 +418,6 @@ extension KELMConfig {
 
         /// The default checkpoint section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case every, keep
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            every = try r.value(.every, d.every)
-            keep = try r.value(.keep, d.keep)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(every, forKey: .every)
-            try c.encode(keep, forKey: .keep)
-        }
     }
 }
 
@@ -612,7 +427,13 @@ extension KELMConfig {
     /// `eval`: periodic evaluation on a held-out split (DESIGN §6).
     public struct EvalSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "eval"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .value("every", \.every),
+            .enumeration("split", \.split),
+            .optional("max_entities", \.maxEntities),
+            .optional("max_segments", \.maxSegments),
+            .optional("max_triples", \.maxTriples),
+        ]
 
         /// `eval.split`: the held-out split evaluated.
         public enum Split: String, ConfigEnum {
@@ -639,34 +460,6 @@ extension KELMConfig {
 
         /// The default eval section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case every, split
-            case maxEntities = "max_entities"
-            case maxSegments = "max_segments"
-            case maxTriples = "max_triples"
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            let d = Self()
-            every = try r.value(.every, d.every)
-            split = try r.enumeration(.split, d.split)
-            maxEntities = try r.optional(.maxEntities, d.maxEntities)
-            maxSegments = try r.optional(.maxSegments, d.maxSegments)
-            maxTriples = try r.optional(.maxTriples, d.maxTriples)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(every, forKey: .every)
-            try c.encode(split, forKey: .split)
-            try c.encodeOrNull(maxEntities, forKey: .maxEntities)
-            try c.encodeOrNull(maxSegments, forKey: .maxSegments)
-            try c.encodeOrNull(maxTriples, forKey: .maxTriples)
-        }
     }
 }
 
@@ -676,28 +469,14 @@ extension KELMConfig {
     /// `log`: logging schedule.
     public struct LogSection: Codable, Equatable, Sendable, ConfigSection {
         static let sectionName = "log"
-        static var keyNames: [String] { CodingKeys.allCases.map { $0.rawValue } }
+        static let fields: [ConfigField<Self>] = [
+            .value("every", \.every),
+        ]
 
         /// `every`: steps between metric log lines. Default 1.
         public var every: Int = 1
 
         /// The default log section.
         public init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case every
-        }
-
-        /// Decodes strictly; absent keys take their defaults.
-        public init(from decoder: Decoder) throws {
-            let r = try ConfigReader(decoder, keys: CodingKeys.self)
-            every = try r.value(.every, Self().every)
-        }
-
-        /// Encodes every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(every, forKey: .every)
-        }
     }
 }

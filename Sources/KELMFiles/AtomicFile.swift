@@ -29,7 +29,7 @@ public enum AtomicFile {
             try write(tmp)
             try fsync(path: tmp)
             guard rename(tmp, path) == 0 else { throw AtomicFileError.systemCall(call: "rename", path: path, errno: errno) }
-            try fsync(path: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+            try fsync(path: directory(of: path))
         } catch {
             unlink(tmp)
             throw error
@@ -42,25 +42,64 @@ public enum AtomicFile {
         try write(path) { tmp in try writeAll(data, to: tmp) }
     }
 
-    /// Creates (or truncates) `path` and writes all of `data` to it, retrying short writes.
-    public static func writeAll(_ data: Data, to path: String) throws {
+    /// Replaces `path` with what `body` writes to the descriptor it is given (of `<path>.tmp`,
+    /// named in errors): then fsync, close, rename over `path`, fsync of the directory. On any
+    /// error the temporary file is removed and the old file is untouched. For large files
+    /// written piece by piece (safetensors) without assembling them in memory first.
+    public static func writeStreaming(_ path: String, _ body: (_ fd: Int32, _ tmp: String) throws -> Void) throws {
+        let tmp = temporaryPath(for: path)
+        do {
+            let fd = try openForWriting(tmp)
+            do {
+                try body(fd, tmp)
+                guard Glibc.fsync(fd) == 0 else { throw AtomicFileError.systemCall(call: "fsync", path: tmp, errno: errno) }
+            } catch {
+                close(fd)
+                throw error
+            }
+            guard close(fd) == 0 else { throw AtomicFileError.systemCall(call: "close", path: tmp, errno: errno) }
+            guard rename(tmp, path) == 0 else { throw AtomicFileError.systemCall(call: "rename", path: path, errno: errno) }
+            try fsync(path: directory(of: path))
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    /// Creates (or truncates) `path` for writing; the descriptor is the caller's to close.
+    public static func openForWriting(_ path: String) throws -> Int32 {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw AtomicFileError.systemCall(call: "open", path: path, errno: errno) }
+        return fd
+    }
+
+    /// Creates (or truncates) `path` and writes all of `data` to it, retrying short writes.
+    public static func writeAll(_ data: Data, to path: String) throws {
+        let fd = try openForWriting(path)
         defer { close(fd) }
         try appendAll(data, fd: fd, path: path)
     }
 
     /// Writes all of `data` to the open descriptor `fd` (`path` names it in errors).
     public static func appendAll(_ data: Data, fd: Int32, path: String) throws {
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw AtomicFileError.systemCall(call: "write", path: path, errno: n < 0 ? errno : EIO) }
-                offset += n
-            }
+        try data.withUnsafeBytes { try appendAll($0, fd: fd, path: path) }
+    }
+
+    /// Writes all of `bytes` to the open descriptor `fd`, retrying short and interrupted writes.
+    public static func appendAll(_ bytes: UnsafeRawBufferPointer, fd: Int32, path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw AtomicFileError.systemCall(call: "write", path: path, errno: n < 0 ? errno : EIO) }
+            offset += n
         }
+    }
+
+    /// The directory holding `path` ("." for a bare name).
+    static func directory(of path: String) -> String {
+        let d = (path as NSString).deletingLastPathComponent
+        return d.isEmpty ? "." : d
     }
 
     /// fsync of a file or directory by path.

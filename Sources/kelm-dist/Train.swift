@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("init-from"), help: "Hugging Face BERT folder (config.json + model.safetensors) for the LM.")
     var initFrom: String?
 
-    @Option(help: "Continue from a checkpoint file, or a run directory (its latest checkpoint).")
+    @Option(help: "Continue from a checkpoint file, or a run directory (its latest checkpoint); --resume DIR --out DIR before DIR's first checkpoint starts it at step 0.")
     var resume: String?
 
     @Option(help: "Run directory (config.yaml, metrics.jsonl, checkpoints/).")
@@ -42,7 +42,7 @@ struct Train: ParsableCommand {
         let collective = MPICollective(world)
         try TrainCommandSupport.stoppingEveryRankOnError(world) {
             var loaded = try ConfigLoader.load(file: config, overrides: overrides)
-            let plan = try resume.map { try ResumePlan(requested: loaded, path: $0, worldSize: world.size) }
+            let plan = try resume.flatMap { try ResumePlan.plan(requested: loaded, path: $0, runDirectory: out, worldSize: world.size) }
             if let plan { loaded = plan.config }
             try TrainCommandSupport.setThreadsPerRank(world)
             var logger = Logger(label: "kelm-dist.train")
@@ -50,6 +50,7 @@ struct Train: ParsableCommand {
             var run = TrainingRun(config: loaded, data: try loaded.trainingData(), collective: collective,
                                   initFrom: initFrom, runDirectory: out, logger: logger)
             run.resume = plan
+            run.restartsBeforeFirstCheckpoint = resume != nil && plan == nil
             run.nodeSharing = collective
             var summary: TrainingRun.Summary? = nil
             var agreedFailure: TrainingRun.MetricsFailure? = nil
@@ -67,33 +68,5 @@ struct Train: ParsableCommand {
             try MPIRuntime.finalize()
             if let agreedFailure { throw world.rank == 0 ? agreedFailure as Error : ExitCode(1) }
         }
-    }
-}
-
-enum TrainCommandSupport {
-    /// Runs a command's work on this rank; when it fails, every rank stops (a collective would
-    /// otherwise wait forever): MPI_Abort with the error as the message, then the error is thrown.
-    static func stoppingEveryRankOnError(_ world: Communicator, _ work: () throws -> Void) throws {
-        do {
-            try work()
-        } catch {
-            // (after MPI_Finalize the ranks have ended together: nothing to abort)
-            if world.size > 1 && !MPIRuntime.isFinalized { world.abort(code: 1, message: "\(error)") }
-            throw error
-        }
-    }
-
-    /// Compute threads per rank (`OpenBLAS.setThreads`: sgemm, attention, element-wise kernels,
-    /// AdamW) = the cores of this node divided among its ranks, or `OPENBLAS_NUM_THREADS` when
-    /// the user (or launch/mpirun-local) set it.
-    static func setThreadsPerRank(_ world: Communicator) throws {
-        if let value = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] {
-            if let n = Int(value), n >= 1 { OpenBLAS.setThreads(n) }
-            return
-        }
-        let node = try world.splitShared()
-        let local = node.size
-        try node.close()
-        OpenBLAS.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / local))
     }
 }

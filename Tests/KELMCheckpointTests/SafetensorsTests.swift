@@ -1,4 +1,5 @@
 import Foundation
+import KELMFiles
 import XCTest
 @testable import KELMCheckpoint
 
@@ -437,9 +438,8 @@ final class SafetensorsTests: XCTestCase {
             return false
         }
         let target = tempDir.appendingPathComponent("no-such-dir/x.safetensors").path
-        assertError(try w.write(to: target)) {
-            if case let .writeFailed(file, _) = $0 { return file == target }
-            return false
+        XCTAssertThrowsError(try w.write(to: target)) { e in
+            XCTAssertEqual(e as? AtomicFileError, .systemCall(call: "open", path: target + ".tmp", errno: ENOENT))
         }
         XCTAssertEqual(w.names, ["a"])
     }

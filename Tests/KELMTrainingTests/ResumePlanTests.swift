@@ -2,6 +2,7 @@ import Foundation
 import KELMCheckpoint
 import KELMNumerics
 import KELMHDF5
+import Logging
 import XCTest
 @testable import KELMTraining
 
@@ -49,5 +50,42 @@ final class ResumePlanTests: XCTestCase {
         // the same number of ranks: nothing to say
         plan = try ResumePlan(requested: kept, path: directory, worldSize: 3)
         XCTAssertEqual(plan.notes, [])
+    }
+
+    /// A job killed before its first checkpoint and requeued with the same `--resume DIR --out DIR`
+    /// (the reliability script's early kills): nothing to continue, so it starts at step 0 there,
+    /// replacing the records of its unsaved steps; any other use of --resume still needs a checkpoint.
+    func testResumingItsOwnRunDirectoryBeforeTheFirstCheckpointStartsAtStepZero() throws {
+        let run = directory + "/run", fm = FileManager.default
+        try fm.createDirectory(atPath: run + "/checkpoints", withIntermediateDirectories: true)
+        try "model: {}\n".write(toFile: run + "/config.yaml", atomically: true, encoding: .utf8)
+        try "{\"step\":0}\n{\"step\":1}\n{\"step\":2}\n".write(toFile: run + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        var config = try MultiRankTrainingTests.config(microBatch: 2)
+        config.train.steps = 2
+        config.checkpoint.every = 0
+        XCTAssertNil(try ResumePlan.plan(requested: config, path: run, runDirectory: run + "/", worldSize: 1))
+        try fm.createSymbolicLink(atPath: directory + "/link", withDestinationPath: run)
+        XCTAssertNil(try ResumePlan.plan(requested: config, path: directory + "/link", runDirectory: run, worldSize: 1))
+        // resuming it into another directory has nothing to resume from: the checkpoint error
+        XCTAssertThrowsError(try ResumePlan.plan(requested: config, path: run, runDirectory: directory + "/other", worldSize: 1)) {
+            XCTAssertTrue("\($0)".contains("checkpoints/latest"), "\($0)")
+        }
+
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        var job = TrainingRun(config: config, data: MultiRankTrainingTests.data(), collective: SingleProcess(), initFrom: nil,
+                              runDirectory: run, logger: logger)
+        // a new run is refused the directory; the restart replaces what it holds
+        XCTAssertThrowsError(try job.run()) { XCTAssertTrue($0 is RunDirectoryError, "\($0)") }
+        job.restartsBeforeFirstCheckpoint = true
+        let summary = try job.run()
+        XCTAssertEqual(summary.steps, 2)
+        let steps = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+        }
+        XCTAssertEqual(steps, [0, 1])
+        // now it holds a checkpoint: --resume continues from it
+        let plan = try ResumePlan.plan(requested: config, path: run, runDirectory: run, worldSize: 1)
+        XCTAssertEqual(plan?.header.step, 2)
     }
 }

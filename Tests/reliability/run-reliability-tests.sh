@@ -107,8 +107,9 @@ for trial in $(seq 1 "$trials"); do
     sleep "0.0$(( RANDOM % 10 ))"
     kill -KILL -- "-$pid" 2>/dev/null   # the whole job: mpirun and both ranks
     wait "$pid" 2>/dev/null
-    resume=()
-    [[ -f "$out/checkpoints/latest" ]] && resume=(--resume "$out")
+    # the same command whatever the kill left: --resume of the run's own directory continues from
+    # its latest checkpoint, or starts at step 0 when the job died before its first save
+    resume=(--resume "$out")
     when="$(cat "$out/checkpoints/latest" 2>/dev/null || echo none)"
     left="$(ls -a "$out/checkpoints" 2>/dev/null | grep -v '^\.*$' | tr '\n' ' ')"
     timeout -k 5 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 "$bin" train "${common[@]}" --out "$out" "${resume[@]}" \

@@ -14,6 +14,27 @@ public struct ResumePlan {
     /// What was adjusted, for the start-up log.
     public let notes: [String]
 
+    /// What `--resume path --out runDirectory` means. nil when `path` is the run directory itself
+    /// and it holds no checkpoint yet (`checkpoints/latest`): the job was stopped before its first
+    /// save (killed, preempted, requeued with the same command), so there is nothing to continue
+    /// from and the run starts at step 0 in that directory. Any other path must name a checkpoint.
+    public static func plan(requested: KELMConfig, path: String, runDirectory: String, worldSize: Int) throws -> ResumePlan? {
+        if startsAfresh(resume: path, runDirectory: runDirectory) { return nil }
+        return try ResumePlan(requested: requested, path: path, worldSize: worldSize)
+    }
+
+    /// `path` and `runDirectory` are one existing directory (through links) without a `latest`
+    /// pointer in it or in its `checkpoints` folder.
+    static func startsAfresh(resume path: String, runDirectory: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return false }
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
+        guard canonical(path) == canonical(runDirectory) else { return false }
+        let pointers = [(path as NSString).appendingPathComponent("checkpoints/latest"),
+                        (path as NSString).appendingPathComponent("latest")]
+        return !pointers.contains { FileManager.default.fileExists(atPath: $0) }
+    }
+
     /// `requested` is the run's own configuration (file and --set); `path` a checkpoint file
     /// or a run directory (its `latest`).
     public init(requested: KELMConfig, path: String, worldSize: Int) throws {

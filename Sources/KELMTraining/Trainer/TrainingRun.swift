@@ -21,6 +21,9 @@ public struct TrainingRun {
     public var logger: Logger
     /// Continue from this checkpoint (see `ResumePlan` for the configuration to use).
     public var resume: ResumePlan?
+    /// `--resume` named this run directory before it held a checkpoint (see `ResumePlan.plan`):
+    /// what it holds (a configuration, records of unsaved steps) is replaced by a run from step 0.
+    public var restartsBeforeFirstCheckpoint = false
     /// What the ranks of a node can share: the entity memory, and the gradients when the whole
     /// job is on one node (see `Trainer.init`).
     public var nodeSharing: NodeSharing?
@@ -84,7 +87,10 @@ public struct TrainingRun {
         StopSignals.install()
         // the run directory is this job's before anything is written into it (rank 0 writes)
         let lock = root ? try RunDirectoryLock(directory: runDirectory) : nil
-        if resume == nil { try lock?.requireNoRun() }
+        if resume == nil && !restartsBeforeFirstCheckpoint { try lock?.requireNoRun() }
+        if restartsBeforeFirstCheckpoint && root {
+            logger.notice("--resume \(runDirectory): no checkpoint saved yet (the job stopped before its first), so the run starts at step 0 there")
+        }
         do {
             let summary = try run(lock: lock, log: log, root: root)
             if summary.nothingToTrain { lock?.releaseLeavingNoTrace() } else { lock?.release() }
