@@ -27,4 +27,5 @@ static inline MPI_Status *kelm_mpi_status_ignore(void) { return MPI_STATUS_IGNOR
 static inline MPI_Status *kelm_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline MPI_Win kelm_mpi_win_null(void) { return MPI_WIN_NULL; }
 static inline int kelm_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
+static inline int kelm_mpi_tag_ub_key(void) { return MPI_TAG_UB; }
 #endif

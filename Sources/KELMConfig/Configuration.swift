@@ -218,10 +218,13 @@ extension KELMConfig {
         /// `train.allreduce`: how the dense gradient buckets are summed over the ranks.
         public enum AllReduceTransport: String, ConfigEnum {
             /// `auto`: through the node's shared memory when every rank runs on one node, through
-            /// MPI (`MPI_Iallreduce`) otherwise.
+            /// MPI (a ring over persistent point-to-point requests) otherwise.
             case auto
-            /// `mpi`: always through MPI.
+            /// `mpi`: always through MPI, the ring (nothing allocated per step).
             case mpi
+            /// `iallreduce`: always through MPI, one `MPI_Iallreduce` per bucket (Open MPI's libnbc
+            /// allocates its schedule and buffers on every call); for comparison.
+            case iallreduce
         }
 
         /// `steps`: number of optimizer steps. DESIGN gives no default; 1000 here.

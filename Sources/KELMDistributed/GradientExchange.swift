@@ -28,6 +28,7 @@ public final class GradientExchange {
     public let shared: NodeSharedGradients?
     /// The packed knowledge-path gradients (all-reduced whole, in a stage that routes).
     public let pathGradients: FlatBuffer?
+    let pathReduction: BucketReduction?
     let grads: FlatBuffer
     let table: ParameterTable
     let words: WordRows?
@@ -44,9 +45,11 @@ public final class GradientExchange {
     ///   - wordEmbeddings: the word embeddings' table entry and the most rows a step produces,
     ///     when some stage exchanges their input-side rows sparsely.
     ///   - pathGradients: the knowledge paths' packed gradient buffer, when some stage routes.
+    ///   - started: the dense buckets through one `startAllReduceSum` each per step
+    ///     (`MPI_Iallreduce`) instead of the collective's `bucketReduction` (`train.allreduce: iallreduce`).
     public init(store: ParameterStore, stages: [StagePlan], capBytes: Int, collective: Collective,
                 nodeSharing: NodeSharing?, wordEmbeddings: (entry: ParameterEntry, capacity: Int)?,
-                pathGradients: FlatBuffer?) throws {
+                pathGradients: FlatBuffer?, started: Bool = false) throws {
         let table = store.table
         let buckets = stages.map {
             GradientReducer.plan(table: table, policies: $0.reduction, readyStage: $0.readyStage, capBytes: capBytes)
@@ -54,8 +57,13 @@ public final class GradientExchange {
         let shared = try nodeSharing?.sharedGradients(count: table.count, plans: buckets.map { $0.map(\.range) })
         if let shared { store.useGradientStorage(shared.gradients) }
         let grads = store.grads
-        reducers = buckets.enumerated().map { i, b in
-            GradientReducer(buckets: b, grads: grads, collective: collective, shared: shared, sharedPlan: i)
+        reducers = try buckets.enumerated().map { i, b in
+            try GradientReducer(buckets: b, grads: grads, collective: collective, shared: shared, sharedPlan: i, started: started)
+        }
+        // the path buffer, whole, through the same kind of reduction as the buckets
+        pathReduction = try pathGradients.flatMap { p in
+            collective.size == 1 ? nil
+                : started ? StartedBucketReduction(collective: collective, buckets: [p.buffer]) : try collective.bucketReduction([p.buffer])
         }
         self.shared = shared
         self.collective = collective
@@ -63,6 +71,12 @@ public final class GradientExchange {
         self.table = table
         self.pathGradients = pathGradients
         words = wordEmbeddings.map { WordRows(entry: $0.entry, capacity: $0.capacity, ranks: collective.size) }
+    }
+
+    /// Releases the reductions' MPI requests (local; after the last step). Idempotent.
+    public func close() throws {
+        for r in reducers { try r.close() }
+        try pathReduction?.close()
     }
 
     /// The active stage's reducer.
@@ -102,7 +116,9 @@ public final class GradientExchange {
         try guarded("gradient all-reduce") { exposed += try reducer.finish() }
         if routed, let pathGradients {
             let t = Profiler.now()
-            try guarded("knowledge-path all-reduce") { try collective.allReduceSum(pathGradients.buffer) }
+            try guarded("knowledge-path all-reduce") {
+                if let pathReduction { try pathReduction.start(0); try pathReduction.finish() }
+            }
             exposed += Profiler.now() - t
         }
         sparseBytes = 0

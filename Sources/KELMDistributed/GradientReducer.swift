@@ -13,8 +13,9 @@ public enum ReductionPolicy: Equatable, Sendable {
 
 /// Sums the dense gradients over ranks in byte-capped buckets, in one fixed order on every
 /// rank (the order backward completes them: last layers first), each bucket started as soon as
-/// backward has finished all its tensors: a non-blocking all-reduce (`MPI_Iallreduce`), or,
-/// when every rank runs on one node, the node's shared-memory reduction (`NodeSharedGradients`).
+/// backward has finished all its tensors: the collective's `BucketReduction` (for MPI a ring over
+/// persistent point-to-point requests, `RingAllReduce`; `MPI_Iallreduce` when asked), or, when
+/// every rank runs on one node, the node's shared-memory reduction (`NodeSharedGradients`).
 ///
 /// A bucket is a contiguous range of the flat gradient buffer, reduced in place.
 public final class GradientReducer {
@@ -35,13 +36,13 @@ public final class GradientReducer {
     }
 
     public let buckets: [Bucket]
-    let collective: Collective
+    /// How the buckets cross the ranks when they are not summed through the node's shared memory.
+    public let reduction: BucketReduction?
     /// The node's shared gradient buffers, when the buckets are summed through them.
     public let shared: NodeSharedGradients?
     /// Which of the shared buffers' bucket plans is this reducer's.
     public let sharedPlan: Int
     let grads: FlatBuffer
-    private var pending: [PendingReduction?]
     private var nextBucket = 0
     private var stepStart: UInt64 = 0
     public private(set) var timings: [Timing]
@@ -53,21 +54,25 @@ public final class GradientReducer {
     ///   - shared: when given, buckets are summed through the node's shared memory instead of
     ///     `collective` (its buckets must be this plan's: `plan(...)`), and `grads` must be its
     ///     `gradients`.
+    ///   - started: one `startAllReduceSum` per bucket and step (`MPI_Iallreduce`) instead of the
+    ///     collective's `bucketReduction` (`train.allreduce: iallreduce`).
     public convenience init(table: ParameterTable, policies: [ReductionPolicy], readyStage: [Int], capBytes: Int,
-                            grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil) {
-        self.init(buckets: Self.plan(table: table, policies: policies, readyStage: readyStage, capBytes: capBytes),
-                  grads: grads, collective: collective, shared: shared)
+                            grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, started: Bool = false) throws {
+        try self.init(buckets: Self.plan(table: table, policies: policies, readyStage: readyStage, capBytes: capBytes),
+                      grads: grads, collective: collective, shared: shared, started: started)
     }
 
-    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, sharedPlan: Int = 0) {
+    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, sharedPlan: Int = 0,
+                started: Bool = false) throws {
         precondition(shared.map { sharedPlan < $0.plans.count && $0.plans[sharedPlan] == buckets.map(\.range) && $0.gradients.pointer == grads.pointer } ?? true,
                      "GradientReducer: the shared gradients were made for other buckets or another buffer")
         self.buckets = buckets
         self.grads = grads
-        self.collective = collective
         self.shared = shared
         self.sharedPlan = sharedPlan
-        pending = Array(repeating: nil, count: buckets.count)
+        let ranges = buckets.map { UnsafeMutableBufferPointer(start: grads.pointer + $0.range.lowerBound, count: $0.range.count) }
+        reduction = shared != nil ? nil
+            : started ? StartedBucketReduction(collective: collective, buckets: ranges) : try collective.bucketReduction(ranges)
         timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
     }
 
@@ -126,7 +131,7 @@ public final class GradientReducer {
     /// Call before the backward pass of the micro-batch whose gradients are reduced.
     public func beginStep() {
         nextBucket = 0
-        for i in pending.indices { pending[i] = nil; timings[i].finishedNanoseconds = 0 }
+        for i in timings.indices { timings[i].finishedNanoseconds = 0 }
         shared?.activate(plan: sharedPlan)
         shared?.beginRound()
         stepStart = Profiler.now()
@@ -136,13 +141,11 @@ public final class GradientReducer {
     /// every bucket that is now complete, and let the ones in flight progress.
     public func stageCompleted(_ stage: Int) throws {
         while nextBucket < buckets.count && buckets[nextBucket].readyStage <= stage {
-            let b = buckets[nextBucket]
             timings[nextBucket].startedNanoseconds = Profiler.now() &- stepStart
             if let shared {
                 shared.markReady(nextBucket)
             } else {
-                pending[nextBucket] = try collective.startAllReduceSum(
-                    UnsafeMutableBufferPointer(start: grads.pointer + b.range.lowerBound, count: b.range.count))
+                try reduction?.start(nextBucket)
             }
             nextBucket += 1
         }
@@ -158,12 +161,9 @@ public final class GradientReducer {
             if shared.completeCount != before { recordSharedCompletions() }
             return
         }
-        for i in 0..<nextBucket {
-            if let p = pending[i], try p.test() {
-                timings[i].finishedNanoseconds = Profiler.now() &- stepStart
-                pending[i] = nil
-            }
-        }
+        guard let reduction else { return }
+        try reduction.progress()
+        recordCompletions(reduction)
     }
 
     /// Starts what is left and waits for every bucket. Returns the nanoseconds spent waiting
@@ -177,14 +177,22 @@ public final class GradientReducer {
             recordSharedCompletions()
             return Profiler.now() &- start
         }
-        for i in 0..<buckets.count {
-            if let p = pending[i] {
-                try p.wait()
-                timings[i].finishedNanoseconds = Profiler.now() &- stepStart
-                pending[i] = nil
-            }
+        if let reduction {
+            try reduction.finish()
+            recordCompletions(reduction)
         }
         return Profiler.now() &- start
+    }
+
+    /// Releases the reduction's MPI requests (local; after the last step).
+    public func close() throws { try reduction?.close() }
+
+    /// Notes when the buckets the reduction completed did so.
+    private func recordCompletions(_ reduction: BucketReduction) {
+        let now = Profiler.now() &- stepStart
+        for i in 0..<nextBucket where timings[i].finishedNanoseconds == 0 && reduction.isComplete(i) {
+            timings[i].finishedNanoseconds = now
+        }
     }
 
     /// Notes when the buckets the shared-memory reduction completed did so.

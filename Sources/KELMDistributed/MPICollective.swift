@@ -57,6 +57,11 @@ public final class MPICollective: Collective, NodeSharing {
         Request(try communicator.startAllReduce(buffer, op: .sum))
     }
 
+    /// The ring over persistent point-to-point requests (`RingAllReduce`): nothing allocated per step.
+    public func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>]) throws -> BucketReduction {
+        try RingAllReduce(communicator: communicator, buckets: buckets)
+    }
+
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws { try communicator.broadcast(buffer, root: root) }
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws { try communicator.broadcast(buffer, root: root) }
     public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { try communicator.allGatherV(send) }

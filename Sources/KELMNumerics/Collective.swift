@@ -12,6 +12,9 @@ public protocol Collective: AnyObject {
     func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
     /// Starts an in-place sum; the returned operation completes it.
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
+    /// A reduction of these buckets, made once and run every step (collective: every rank the
+    /// same buckets). The default is `StartedBucketReduction`; MPI's is allocation-free.
+    func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>]) throws -> BucketReduction
     /// Copies `root`'s buffer to every rank.
     func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws
     func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws
@@ -62,7 +65,8 @@ public final class SingleProcess: Collective {
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allReduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction { Completed() }
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction { Self.completed }
+    private static let completed = Completed()
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {}
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Int64>, root: Int) throws {}
     public func allGatherV(_ send: UnsafeBufferPointer<Float>) throws -> [Float] { Array(send) }

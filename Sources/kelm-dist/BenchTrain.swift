@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KELMBenchmarks
+import KELMConfig
 import KELMDistributed
 import KELMMPI
 import KELMTraining
@@ -28,7 +29,7 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Gradient bucket cap in MiB.")
     var bucketMB = 4.0
 
-    @Option(help: "How dense buckets are summed (train.allreduce): auto (the node's shared memory when every rank is on one node, else MPI) or mpi.")
+    @Option(help: "How dense buckets are summed (train.allreduce): auto (the node's shared memory when every rank is on one node, else the MPI ring), mpi (the ring over persistent requests) or iallreduce (MPI_Iallreduce).")
     var allreduce = "auto"
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -36,7 +37,9 @@ struct BenchTrain: ParsableCommand {
 
     func validate() throws {
         guard steps >= 1, warmup >= 0, batch >= 1, bucketMB > 0, rounds >= 1 else { throw ValidationError("--steps, --batch, --rounds and --bucket-mb must be positive") }
-        guard ["auto", "mpi"].contains(allreduce) else { throw ValidationError("--allreduce must be auto or mpi, not \(allreduce)") }
+        guard KELMConfig.TrainSection.AllReduceTransport(rawValue: allreduce) != nil else {
+            throw ValidationError("--allreduce must be one of \(KELMConfig.TrainSection.AllReduceTransport.allowedValues), not \(allreduce)")
+        }
     }
 
     func run() throws {

@@ -21,7 +21,7 @@ final class GradientReducerTests: XCTestCase {
     func testBucketsFollowBackwardOrderAndAreContiguous() throws {
         let (t, stages) = try makeTable()
         let grads = FlatBuffer(count: t.count)
-        let r = GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
+        let r = try GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
                                 capBytes: 24 * 4, grads: grads, collective: SingleProcess())
         // 24-float cap: head (12) + l1.b (4) chain; l1.w (16) would exceed, new bucket; …;
         // emb (40 floats) exceeds the cap on its own and is cut into cap-sized buckets
@@ -31,7 +31,7 @@ final class GradientReducerTests: XCTestCase {
         XCTAssertTrue(r.buckets.allSatisfy { $0.bytes <= 24 * 4 })
         XCTAssertEqual(r.denseBytes, 92 * 4)
         // frozen and routed entries are left out and split buckets
-        let partial = GradientReducer(table: t, policies: [.frozen, .dense, .dense, .routed, .dense, .dense],
+        let partial = try GradientReducer(table: t, policies: [.frozen, .dense, .dense, .routed, .dense, .dense],
                                       readyStage: stages, capBytes: 1 << 20, grads: grads, collective: SingleProcess())
         XCTAssertEqual(partial.buckets.map(\.entries), [[5, 4], [2, 1]])
         XCTAssertEqual(partial.buckets.map(\.range), [76..<92, 40..<60])
@@ -44,7 +44,7 @@ final class GradientReducerTests: XCTestCase {
         let (t, stages) = try makeTable()
         let grads = FlatBuffer(count: t.count)
         for i in 0..<t.count { grads.pointer[i] = Float(world.rank + 1) * Float(i % 7 + 1) }
-        let r = GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
+        let r = try GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
                                 capBytes: 24 * 4, grads: grads, collective: collective)
         r.beginStep()
         try r.stageCompleted(0)

@@ -127,8 +127,8 @@ final class NodeSharedGradientsTests: XCTestCase {
         XCTAssertTrue(expectShared)
         XCTAssertEqual(collective.sharedGradients.count, 1)
         let reference = FlatBuffer(count: table.count)
-        let viaMPI = GradientReducer(buckets: buckets, grads: reference, collective: collective)
-        let viaShared = GradientReducer(buckets: buckets, grads: shared.gradients, collective: collective, shared: shared)
+        let viaMPI = try GradientReducer(buckets: buckets, grads: reference, collective: collective)
+        let viaShared = try GradientReducer(buckets: buckets, grads: shared.gradients, collective: collective, shared: shared)
         XCTAssertNil(viaMPI.shared)
         for step in 0..<2 {
             for i in 0..<table.count {

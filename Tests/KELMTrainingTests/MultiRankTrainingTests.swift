@@ -140,17 +140,21 @@ final class MultiRankTrainingTests: XCTestCase {
     }
 
     /// With gradient accumulation (the buckets go out during the last micro-batch only), through
-    /// the node's shared memory and through MPI's all-reduce (train.allreduce: mpi).
+    /// the node's shared memory, the MPI ring over persistent requests (train.allreduce: mpi) and
+    /// MPI_Iallreduce (iallreduce).
     func testAccumulatingRanksEqualOneRankThroughEitherTransport() throws {
         let world = try MPIRuntime.world()
         let reference = try Self.train(try Self.config(microBatch: 2 * world.size), collective: SingleProcess())
         let oneNode = try MPITopology.everyRankOnOneNode(world)
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        for allreduce in ["auto", "mpi"] {
+        for allreduce in ["auto", "mpi", "iallreduce"] {
             let distributed = try Self.train(try Self.config(microBatch: 1, accumulation: 2, allreduce: allreduce),
                                              collective: collective)
             XCTAssertEqual(distributed.reducer.shared != nil, allreduce == "auto" && oneNode, allreduce)
+            if distributed.reducer.shared == nil && world.size > 1 {
+                XCTAssertEqual(distributed.reducer.reduction is RingAllReduce, allreduce != "iallreduce", allreduce)
+            }
             Self.assertSameParameters(distributed, reference, label: "\(allreduce): \(world.size) ranks × A 2 × B 1 vs 1 rank × B \(2 * world.size)")
         }
     }

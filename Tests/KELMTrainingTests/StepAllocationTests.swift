@@ -38,7 +38,7 @@ final class StepAllocationTests: XCTestCase {
     static let bytesPerStep = 128 * 1024
 
     static func check(policy: String, accumulation: Int = 1, collective: Collective = SingleProcess(),
-               expectSharedGradients: Bool = false) throws {
+               allreduce: String = "auto", expectSharedGradients: Bool = false) throws {
         guard let counters = Self.counters() else {
             throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so (Tests/run-tests.sh does)")
         }
@@ -49,7 +49,7 @@ final class StepAllocationTests: XCTestCase {
             "model.vocab_size=2000", "model.max_positions=32", "model.fusion_layers=1", "model.gnn_hidden=16",
             "model.gnn_heads=2", "model.max_tokens=32", "model.max_nodes=8", "memory.description_tokens=8",
             "train.micro_batch=4", "train.accumulation=\(accumulation)", "train.steps=100", "train.warmup_steps=1",
-            "train.param_policy=\(policy)", "train.consistency_every=0",
+            "train.param_policy=\(policy)", "train.consistency_every=0", "train.allreduce=\(allreduce)",
             "routing.interval=1000",        // no attribution inside the counted steps
             "memory.init_interval=1000", "memory.max_interval=1000",   // no memory refresh either
         ])
@@ -69,7 +69,7 @@ final class StepAllocationTests: XCTestCase {
         }
         let largest = counters.largest()
         let calls = (counters.count() - calls0) / steps, bytes = (counters.bytes() - bytes0) / steps
-        print("StepAllocationTests: \(policy), accumulation \(accumulation), \(collective.size) rank(s): \(calls) allocations, \(bytes) bytes per step, largest \(largest) bytes")
+        print("StepAllocationTests: \(policy), accumulation \(accumulation), \(collective.size) rank(s), allreduce \(allreduce): \(calls) allocations, \(bytes) bytes per step, largest \(largest) bytes")
         XCTAssertLessThan(largest, Self.largestAllowed, "\(policy): an activation- or gradient-sized allocation inside the step")
         XCTAssertLessThanOrEqual(calls, Self.callsPerStep, "\(policy): allocation calls per step")
         XCTAssertLessThanOrEqual(bytes, Self.bytesPerStep, "\(policy): bytes allocated per step")
@@ -93,8 +93,8 @@ final class StepAllocationTests: XCTestCase {
     }
 }
 
-/// The same under mpirun with every rank on this machine, so that the buckets go through the
-/// node's shared memory (and the step's MPI calls are counted too). The test script runs it with
+/// The same under mpirun with every rank on this machine, the buckets through the node's shared
+/// memory, then through MPI (and the step's MPI calls are counted too). The test script runs it with
 /// the counter preloaded on every rank; under test-mpi.sh and `swift test` it is skipped.
 final class MultiRankStepAllocationTests: XCTestCase {
     func testSharedMemoryStepDoesNotAllocate() throws {
@@ -106,5 +106,18 @@ final class MultiRankStepAllocationTests: XCTestCase {
         defer { XCTAssertNoThrow(try collective.close()) }
         try StepAllocationTests.check(policy: "full", collective: collective,
                                         expectSharedGradients: try MPITopology.everyRankOnOneNode(world))
+    }
+
+    /// Through MPI (`train.allreduce: mpi`, the path of jobs over several machines): the ring over
+    /// persistent requests, for the dense buckets and the knowledge-path buffer.
+    func testMPIRingStepDoesNotAllocate() throws {
+        guard StepAllocationTests.counters() != nil else {
+            throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
+        }
+        let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        try StepAllocationTests.check(policy: "full", collective: collective, allreduce: "mpi")
+        try StepAllocationTests.check(policy: "knowledge-paths", collective: collective, allreduce: "mpi")
     }
 }

@@ -130,7 +130,7 @@ public final class Trainer {
             store: model.store, stages: stages.map(\.exchange), capBytes: Int(config.train.bucketMB * 1_048_576),
             collective: collective, nodeSharing: config.train.allreduce == .auto ? nodeSharing : nil,
             wordEmbeddings: try wordRows.map { (try table.entry(named: "lm.embeddings.word_embeddings.weight"), $0.capacity) },
-            pathGradients: selector?.paths.packed)
+            pathGradients: selector?.paths.packed, started: config.train.allreduce == .iallreduce)
         notes += Self.startUpNotes(config: config, collective: collective, exchange: exchange, adaptSteps: adaptSteps, routes: selector != nil)
         // an LM without an MLM head whose decoder the preset freezes from the start: warn
         if initFrom ?? config.model.initFrom != nil, !fromPretrained.contains("mlm.transform.dense.weight"),

@@ -63,8 +63,13 @@ extension Trainer {
         var notes: [String] = []
         if exchange.shared != nil {
             notes.append("dense gradients are summed through the node's shared memory (all \(collective.size) ranks on one node; train.allreduce: mpi sends them through MPI instead)")
-        } else if collective.size > 1 && config.train.allreduce == .auto {
-            notes.append("dense gradients go through MPI_Iallreduce: the ranks span several nodes, or /dev/shm has no room for \(collective.size) × \(exchange.gradientCount * 4 / 1_000_000) MB")
+        } else if collective.size > 1 {
+            let how = config.train.allreduce == .iallreduce
+                ? "one MPI_Iallreduce per bucket (train.allreduce: iallreduce)"
+                : "an MPI ring over persistent point-to-point requests"
+            let why = config.train.allreduce == .auto
+                ? ": the ranks span several nodes, or /dev/shm has no room for \(collective.size) × \(exchange.gradientCount * 4 / 1_000_000) MB" : ""
+            notes.append("dense gradients go through \(how)\(why)")
         }
         if adaptSteps > 0 {
             notes.append("MLM-adaptation stage: steps 0 to \(adaptSteps - 1) train every group (full), then \(config.train.paramPolicy.rawValue) takes over at step \(adaptSteps)\(routes ? " and knowledge-path attribution first runs" : "")")
