@@ -2,8 +2,8 @@
 # A simulated cluster on one machine: N network namespaces ("hosts") joined by veth pairs to a
 # bridge, Open MPI launching one rank per host over TCP without sshd. Root only (iproute2).
 #
-#   launch/netns-cluster.sh run --hosts N [--rate 100mbit] [--timeout S] [--subnet 10.77.0]
-#                               [--tcp-retries2 5] -- COMMAND...
+#   launch/netns-cluster.sh run --hosts N [--ranks-per-host L] [--rate 100mbit] [--timeout S]
+#                               [--subnet 10.77.0] [--tcp-retries2 5] -- COMMAND...
 #   launch/netns-cluster.sh cleanup        # removes what a killed run left behind
 #
 # What `run` builds (docs/multihost.md has the details and the reasons):
@@ -19,15 +19,18 @@
 #   - with --rate R: a tbf qdisc of rate R on both ends of every veth (egress of eth0 in the
 #     host and of vh<i> in the switch), so each host's link is limited in both directions.
 #     (No netem in this kernel: no latency or loss emulation.)
-#   - a temp directory with the hostfile (<subnet>.<i+1> slots=1), the plm_rsh_agent
+#   - with --ranks-per-host L (default 1): L ranks in each namespace, ranks iL … iL+L-1 on host i;
+#     they share the machine's memory (one node to Open MPI: MPI_COMM_TYPE_SHARED groups them,
+#     and they talk through its shared-memory transport, vader, as on a real machine).
+#   - a temp directory with the hostfile (<subnet>.<i+1> slots=L), the plm_rsh_agent
 #     (`agent HOST CMD...` → `ip netns exec kelm-h<i> sh -c "CMD..."`) and the wrapper `mpirun`
 #     with every flag the cluster needs.
 # COMMAND runs inside kelm-br (where mpirun must run: the daemons call back to <subnet>.254),
 # under `timeout -k 10 S`, with the environment:
 #   KELM_NETNS_MPIRUN     the wrapper: `"$KELM_NETNS_MPIRUN" [mpirun options] PROGRAM ARGS`
-#                         (adds -np N, or -np $KELM_NETNS_NP when set, and --wdir "$PWD")
+#                         (adds -np N·L, or -np $KELM_NETNS_NP when set, and --wdir "$PWD")
 #   KELM_NETNS_MPIRUN_FLAGS  the flags as one string (for display)
-#   KELM_NETNS_HOSTS, KELM_NETNS_HOSTFILE, KELM_NETNS_AGENT, KELM_NETNS_SUBNET, KELM_NETNS_DIR
+#   KELM_NETNS_HOSTS, KELM_NETNS_RANKS_PER_HOST, KELM_NETNS_HOSTFILE, KELM_NETNS_AGENT, KELM_NETNS_SUBNET, KELM_NETNS_DIR
 # Everything (processes left in the namespaces, namespaces, veths, bridge, temp directory) is
 # torn down on exit, on failure, on timeout and on Ctrl-C. Exit status: COMMAND's (124 when
 # the timeout struck).
@@ -141,12 +144,13 @@ isolate() {
 }
 
 cmd_run() {
-    local hosts="" rate="" limit=600 subnet="10.77.0"
+    local hosts="" rate="" limit=600 subnet="10.77.0" per_host=1
     tcp_retries2=5
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --hosts) hosts="${2:?}"; shift 2 ;;
             --rate) rate="${2:?}"; shift 2 ;;
+            --ranks-per-host) per_host="${2:?}"; shift 2 ;;
             --timeout) limit="${2:?}"; shift 2 ;;
             --subnet) subnet="${2:?}"; shift 2 ;;
             --tcp-retries2) tcp_retries2="${2:?}"; shift 2 ;;
@@ -158,6 +162,7 @@ cmd_run() {
     [[ $# -gt 0 ]] || usage
     [[ "$hosts" =~ ^[0-9]+$ && "$hosts" -ge 1 && "$hosts" -le 200 ]] || die "--hosts: 1 to 200"
     [[ "$limit" =~ ^[0-9]+$ && "$limit" -ge 1 ]] || die "--timeout: seconds"
+    [[ "$per_host" =~ ^[0-9]+$ && "$per_host" -ge 1 && "$per_host" -le 64 ]] || die "--ranks-per-host: 1 to 64"
     [[ "$subnet" =~ ^10\.([0-9]{1,3})\.([0-9]{1,3})$ && "${BASH_REMATCH[1]}" -le 255 && "${BASH_REMATCH[2]}" -le 255 ]] \
         || die "--subnet: the first three octets of a 10.x.y.0/24 network, e.g. 10.77.0"
     [[ "$tcp_retries2" =~ ^[0-9]+$ && "$tcp_retries2" -ge 1 && "$tcp_retries2" -le 15 ]] \
@@ -240,7 +245,7 @@ cmd_run() {
             tc -n "$ns" qdisc add dev eth0 root tbf rate "$rate" burst "$burst" limit "$qlimit"
             tc -n "$switch_ns" qdisc add dev "vh$i" root tbf rate "$rate" burst "$burst" limit "$qlimit"
         fi
-        echo "$addr slots=1" >>"$hostfile"
+        echo "$addr slots=$per_host" >>"$hostfile"
         agent_map+="    $addr) ns=$ns ;;"$'\n'
     done
 
@@ -276,16 +281,19 @@ EOF
 
     local cores
     cores="$(nproc)"
+    # between hosts TCP only; between the ranks of one host its shared memory, as on a real machine
+    local btl="tcp,self"
+    (( per_host > 1 )) && btl="tcp,self,vader"
     local flags=(--hostfile "$hostfile"
         --mca plm_rsh_agent "$agent"
         --mca plm_rsh_no_tree_spawn 1
-        --mca pml ob1 --mca btl tcp,self
+        --mca pml ob1 --mca btl "$btl"
         --mca btl_tcp_if_include "$subnet.0/24"
         --mca oob_tcp_if_include "$subnet.0/24"
         --bind-to none
         -x OPENBLAS_NUM_THREADS=1)
     [[ "$(id -u)" -eq 0 ]] && flags+=(--allow-run-as-root)
-    (( hosts > cores )) && flags+=(--mca mpi_yield_when_idle 1)
+    (( hosts * per_host > cores )) && flags+=(--mca mpi_yield_when_idle 1)
     # The flags as shell words (quoted only where needed), for the wrapper and for display.
     local quoted="" word
     for word in "${flags[@]}"; do
@@ -298,8 +306,8 @@ EOF
     cat >"$wrapper" <<EOF
 #!/usr/bin/env bash
 # mpirun on the netns cluster ($hosts hosts, $subnet.0/24).
-# -np: one rank per host, or KELM_NETNS_NP ranks (on the first hosts)
-np=(-np "\${KELM_NETNS_NP:-$hosts}")
+# -np: L ranks per host, or KELM_NETNS_NP ranks (filling the first hosts)
+np=(-np "\${KELM_NETNS_NP:-$(( hosts * per_host ))}")
 extra=()
 # mpirun's session directory in the cluster's temp directory (gone with the cluster)
 export TMPDIR="$dir/tmp"
@@ -309,11 +317,11 @@ exec mpirun $quoted"\${np[@]}" --wdir "\$PWD" "\${extra[@]}" "\$@"
 EOF
     chmod 755 "$wrapper"
 
-    export KELM_NETNS_DIR="$dir" KELM_NETNS_HOSTS="$hosts" KELM_NETNS_HOSTFILE="$hostfile"
+    export KELM_NETNS_DIR="$dir" KELM_NETNS_HOSTS="$hosts" KELM_NETNS_RANKS_PER_HOST="$per_host" KELM_NETNS_HOSTFILE="$hostfile"
     export KELM_NETNS_AGENT="$agent" KELM_NETNS_SUBNET="$subnet.0/24" KELM_NETNS_MPIRUN="$wrapper"
     export KELM_NETNS_MPIRUN_FLAGS="$quoted"
     log "$hosts hosts ${subnet}.1-${subnet}.$hosts (switch $subnet.254 in $switch_ns)${rate:+, $rate each way per link}; tcp_retries2 $tcp_retries2; timeout ${limit}s"
-    log "mpirun flags: $quoted-np $hosts --wdir \$PWD"
+    log "mpirun flags: $quoted-np $(( hosts * per_host )) --wdir \$PWD"
 
     # COMMAND in the switch namespace, in the background so that a signal reaches the trap at
     # once (bash defers traps while a foreground child runs); stdin from /dev/null.

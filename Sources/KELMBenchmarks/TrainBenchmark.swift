@@ -20,7 +20,7 @@ public struct TrainBenchmark {
         public var bucketMB = 4.0
         /// Rounds of (alone, every rank alone at once, together), interleaved.
         public var rounds = 1
-        /// `train.allreduce`: auto, mpi or iallreduce.
+        /// `train.allreduce`: auto, mpi, hierarchical or iallreduce.
         public var allreduce = "auto"
         public var seed: UInt64 = 0
         public init() {}
@@ -86,8 +86,8 @@ public struct TrainBenchmark {
         public var sec_per_step_with_attribution: Double
         public var bytes_allreduced: Int
         public var bytes_dense_equivalent: Int
-        /// How the dense buckets were summed: "node shared memory", "MPI ring (persistent requests)",
-        /// "MPI_Iallreduce" or "none" (one rank).
+        /// How the dense buckets were summed: "node shared memory", "hierarchy (…)", "MPI ring
+        /// (persistent requests)", "MPI_Iallreduce" or "none" (one rank).
         public var allreduce: String
         /// Share of the reduced gradient bytes whose all-reduce started before backward ended.
         public var fraction_bytes_started_before_backward_end: Double
@@ -230,7 +230,9 @@ public struct TrainBenchmark {
                       sec_per_step_with_attribution: sec + together.attribution * 1e-3 / Double(max(1, config.routing.interval)),
                       bytes_allreduced: trainer.reducer.denseBytes + (trainer.paths?.packed.count ?? 0) * 4,
                       bytes_dense_equivalent: trainer.model.store.table.count * 4,
-                      allreduce: collective.size == 1 ? "none" : trainer.reducer.shared != nil ? "node shared memory"
+                      allreduce: collective.size == 1 ? "none"
+                          : trainer.reducer.shared?.isHierarchical == true ? "hierarchy (node shared memory, MPI ring across nodes)"
+                          : trainer.reducer.shared != nil ? "node shared memory"
                           : trainer.reducer.reduction is RingAllReduce ? "MPI ring (persistent requests)" : "MPI_Iallreduce",
                       fraction_bytes_started_before_backward_end: reduced > 0 ? Double(early) / Double(reduced) : 0,
                       buckets: together.buckets, phases: phases, phases_alone: solo == nil ? phases : alone.phases)

@@ -217,11 +217,15 @@ extension KELMConfig {
 
         /// `train.allreduce`: how the dense gradient buckets are summed over the ranks.
         public enum AllReduceTransport: String, ConfigEnum {
-            /// `auto`: through the node's shared memory when every rank runs on one node, through
+            /// `auto`: through the node's shared memory when every rank runs on one node;
+            /// hierarchically when the nodes hold the same number of ranks, at least two; through
             /// MPI (a ring over persistent point-to-point requests) otherwise.
             case auto
             /// `mpi`: always through MPI, the ring (nothing allocated per step).
             case mpi
+            /// `hierarchical`: within each node through its shared memory, across nodes by a ring
+            /// among the ranks of the same local index (every node the same number of ranks).
+            case hierarchical
             /// `iallreduce`: always through MPI, one `MPI_Iallreduce` per bucket (Open MPI's libnbc
             /// allocates its schedule and buffers on every call); for comparison.
             case iallreduce

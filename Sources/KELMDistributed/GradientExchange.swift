@@ -40,21 +40,22 @@ public final class GradientExchange {
     ///   - store: the parameters; when the node shares the gradients, the store's gradient
     ///     buffer is moved into the shared window here.
     ///   - stages: one plan per policy stage.
-    ///   - nodeSharing: the node's shared memory, when every rank runs on one node and the
-    ///     buckets should go through it (`train.allreduce: auto`); nil: MPI.
+    ///   - nodeSharing: the node's shared memory, when the buckets should go through it
+    ///     (`train.allreduce: auto` or `hierarchical`); nil: MPI.
+    ///   - hierarchy: whether they may go through it when the job spans several nodes.
     ///   - wordEmbeddings: the word embeddings' table entry and the most rows a step produces,
     ///     when some stage exchanges their input-side rows sparsely.
     ///   - pathGradients: the knowledge paths' packed gradient buffer, when some stage routes.
     ///   - started: the dense buckets through one `startAllReduceSum` each per step
     ///     (`MPI_Iallreduce`) instead of the collective's `bucketReduction` (`train.allreduce: iallreduce`).
     public init(store: ParameterStore, stages: [StagePlan], capBytes: Int, collective: Collective,
-                nodeSharing: NodeSharing?, wordEmbeddings: (entry: ParameterEntry, capacity: Int)?,
+                nodeSharing: NodeSharing?, hierarchy: NodeSharedGradients.Hierarchy = .whenSeveralRanksPerNode, wordEmbeddings: (entry: ParameterEntry, capacity: Int)?,
                 pathGradients: FlatBuffer?, started: Bool = false) throws {
         let table = store.table
         let buckets = stages.map {
             GradientReducer.plan(table: table, policies: $0.reduction, readyStage: $0.readyStage, capBytes: capBytes)
         }
-        let shared = try nodeSharing?.sharedGradients(count: table.count, plans: buckets.map { $0.map(\.range) })
+        let shared = try nodeSharing?.sharedGradients(count: table.count, plans: buckets.map { $0.map(\.range) }, hierarchy: hierarchy)
         if let shared { store.useGradientStorage(shared.gradients) }
         let grads = store.grads
         reducers = try buckets.enumerated().map { i, b in

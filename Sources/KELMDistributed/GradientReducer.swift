@@ -157,7 +157,7 @@ public final class GradientReducer {
     public func poll() throws {
         if let shared {
             let before = shared.completeCount
-            shared.progress(started: nextBucket)
+            try shared.progress(started: nextBucket)
             if shared.completeCount != before { recordSharedCompletions() }
             return
         }
@@ -173,7 +173,7 @@ public final class GradientReducer {
         let start = Profiler.now()
         try stageCompleted(Int.max)
         if let shared {
-            shared.finishRound(started: nextBucket)
+            try shared.finishRound(started: nextBucket)
             recordSharedCompletions()
             return Profiler.now() &- start
         }

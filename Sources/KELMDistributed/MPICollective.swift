@@ -16,19 +16,19 @@ public final class MPICollective: Collective, NodeSharing {
 
     /// Gradient buffers shared by the ranks, when all of them run on one node (nil otherwise).
     /// Collective. They stay valid until `close()`.
-    public func nodeSharedGradients(count: Int, buckets: [Range<Int>]) throws -> NodeSharedGradients? {
-        try nodeSharedGradients(count: count, plans: [buckets])
+    public func nodeSharedGradients(count: Int, buckets: [Range<Int>], hierarchy: NodeSharedGradients.Hierarchy = .never) throws -> NodeSharedGradients? {
+        try nodeSharedGradients(count: count, plans: [buckets], hierarchy: hierarchy)
     }
 
     /// As `nodeSharedGradients(count:buckets:)`, serving several bucket plans (`activate(plan:)`).
-    public func nodeSharedGradients(count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
-        guard let shared = try NodeSharedGradients.make(job: communicator, count: count, plans: plans) else { return nil }
+    public func nodeSharedGradients(count: Int, plans: [[Range<Int>]], hierarchy: NodeSharedGradients.Hierarchy = .never) throws -> NodeSharedGradients? {
+        guard let shared = try NodeSharedGradients.make(job: communicator, count: count, plans: plans, hierarchy: hierarchy) else { return nil }
         sharedGradients.append(shared)
         return shared
     }
 
-    public func sharedGradients(count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
-        try nodeSharedGradients(count: count, plans: plans)
+    public func sharedGradients(count: Int, plans: [[Range<Int>]], hierarchy: NodeSharedGradients.Hierarchy) throws -> NodeSharedGradients? {
+        try nodeSharedGradients(count: count, plans: plans, hierarchy: hierarchy)
     }
 
     public func sharedMemory(bytes: Int) throws -> NodeSharedMemory? {

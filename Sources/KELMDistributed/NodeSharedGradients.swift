@@ -27,7 +27,24 @@ import KELMNumerics
 ///
 /// The buffers can serve several bucket plans (the adaptation stage under `full`, then the
 /// preset, DESIGN §5): `activate(plan:)` between rounds, on every rank at the same round.
+///
+/// **Hierarchical** (a job over several nodes with L ranks on each, issue #22): the owner of a
+/// chunk, once it has summed it over its node, all-reduces it with the owners of the same chunk
+/// on the other nodes (the ranks of the same local index: `cross`, a `RingAllReduce` per plan over
+/// that chunk of every bucket), and only then lets its node copy it. Each node's link carries
+/// 2(M−1)/M of a bucket each way for M nodes, whatever L is; every replica gets the same bits.
 public final class NodeSharedGradients {
+    /// When the buckets may be summed hierarchically, over several nodes.
+    public enum Hierarchy: Sendable {
+        /// Only when every rank of the job runs on this node (nil otherwise).
+        case never
+        /// Also over several nodes when each has the same number of ranks, at least two.
+        case whenSeveralRanksPerNode
+        /// Over several nodes whenever each has the same number of ranks (one included); an
+        /// error otherwise.
+        case always
+    }
+
     /// This rank's place among the node's ranks (the world's rank order).
     public let localRank: Int
     public let localSize: Int
@@ -60,17 +77,26 @@ public final class NodeSharedGradients {
     /// Partial sums of more than two ranks (so that a chunk's owner can sum in rank order into
     /// its own buffer, one of the terms).
     private let scratch: FlatBuffer
+    /// The ranks of the other nodes with this local rank, when summing hierarchically.
+    public let cross: Communicator?
+    /// Per plan, the ring over `cross` of this rank's chunk of every bucket.
+    private let rings: [RingAllReduce]
+    /// Per bucket of the round: this rank's chunk is final (summed over the node and, when
+    /// hierarchical, over the nodes) and its summed flag set.
+    private var announced: [Bool]
+    /// Whether the job spans several nodes and the buckets go across them from here.
+    public var isHierarchical: Bool { (cross?.size ?? 1) > 1 }
 
     /// Gradient buffers of `count` floats for every rank of `job`, shared, when every rank of
     /// the job runs on this node, there are at least two, and the shared-memory file system
     /// holds them; nil otherwise (then the reduction goes through MPI). Collective over `job`;
     /// every rank gets the same answer, and all must pass the same `count` and `buckets`.
-    public static func make(job: Communicator, count: Int, buckets: [Range<Int>]) throws -> NodeSharedGradients? {
-        try make(job: job, count: count, plans: [buckets])
+    public static func make(job: Communicator, count: Int, buckets: [Range<Int>], hierarchy: Hierarchy = .never) throws -> NodeSharedGradients? {
+        try make(job: job, count: count, plans: [buckets], hierarchy: hierarchy)
     }
 
     /// As `make(job:count:buckets:)`, for several bucket plans over the same buffers.
-    public static func make(job: Communicator, count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients? {
+    public static func make(job: Communicator, count: Int, plans: [[Range<Int>]], hierarchy: Hierarchy = .never) throws -> NodeSharedGradients? {
         precondition(!plans.isEmpty, "NodeSharedGradients: at least one bucket plan")
         guard job.size > 1 else { return nil }
         let node = try job.splitShared(key: job.rank)
@@ -84,12 +110,24 @@ public final class NodeSharedGradients {
             try node.close()
             throw MPIError.invalidArgument(call: "NodeSharedGradients.make", reason: "the ranks pass different gradient sizes or buckets")
         }
-        // a job spread over several nodes, or one whose buffers do not fit, uses MPI everywhere
-        guard extremes[0] == Int64(job.size), -extremes[1] == Int64(job.size), -extremes[3] == 1 else {
+        let oneNode = extremes[0] == Int64(job.size) && -extremes[1] == Int64(job.size)
+        let uniform = extremes[0] == -extremes[1], perNode = Int(extremes[0])
+        let fits = -extremes[3] == 1
+        if !oneNode && hierarchy == .always && !(uniform && fits) {
+            try node.close()
+            throw MPIError.invalidArgument(call: "NodeSharedGradients.make", reason: uniform
+                ? "train.allreduce: hierarchical, but /dev/shm on some node has no room for \(perNode) gradient buffers of \(count * 4 / 1_000_000) MB"
+                : "train.allreduce: hierarchical needs the same number of ranks on every node; they hold \(-extremes[1]) to \(extremes[0])")
+        }
+        let hierarchical = !oneNode && uniform && fits
+            && (hierarchy == .always || (hierarchy == .whenSeveralRanksPerNode && perNode > 1))
+        // otherwise a job spread over several nodes, or one whose buffers do not fit, uses MPI everywhere
+        guard fits && (oneNode || hierarchical) else {
             try node.close()
             return nil
         }
-        return try NodeSharedGradients(node: node, count: count, plans: plans)
+        let cross = hierarchical ? try job.split(color: node.rank, key: job.rank) : nil
+        return try NodeSharedGradients(node: node, cross: cross, count: count, plans: plans)
     }
 
     /// Where the window lives: the flag lines, then each rank's buffer, each page-aligned.
@@ -124,7 +162,7 @@ public final class NodeSharedGradients {
         return h
     }
 
-    init(node: Communicator, count: Int, plans: [[Range<Int>]]) throws {
+    init(node: Communicator, cross: Communicator? = nil, count: Int, plans: [[Range<Int>]]) throws {
         precondition(plans.joined().allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= count }, "NodeSharedGradients: bucket outside the buffer")
         self.node = node
         self.plans = plans
@@ -145,6 +183,17 @@ public final class NodeSharedGradients {
         copied = Array(repeating: false, count: maxBuckets * localSize)
         complete = Array(repeating: false, count: maxBuckets)
         scratch = FlatBuffer(count: localSize > 2 ? Self.scratchFloats : 0)
+        announced = Array(repeating: false, count: maxBuckets)
+        self.cross = cross
+        let mine = buffers[localRank], me = localRank, p = localSize
+        rings = try cross.map { cross in
+            try plans.map { plan in
+                try RingAllReduce(communicator: cross, buckets: plan.map { r in
+                    let c = Self.chunk(r, owner: me, ranks: p)
+                    return UnsafeMutableBufferPointer(start: mine + c.lowerBound, count: c.count)
+                })
+            }
+        } ?? []
         try node.barrier()
     }
 
@@ -154,6 +203,8 @@ public final class NodeSharedGradients {
     /// `gradients` (and every view of it) is invalid afterwards.
     public func close() throws {
         isClosed = true
+        for ring in rings { try ring.close() }
+        try cross?.close()
         try window.close()
         try node.close()
     }
@@ -164,7 +215,11 @@ public final class NodeSharedGradients {
     /// The part of `bucket` that local rank `owner` sums: the bucket cut into `localSize`
     /// near-equal contiguous chunks.
     public func chunk(_ bucket: Int, owner: Int) -> Range<Int> {
-        let r = buckets[bucket], n = r.count, p = localSize
+        Self.chunk(buckets[bucket], owner: owner, ranks: localSize)
+    }
+
+    static func chunk(_ r: Range<Int>, owner: Int, ranks p: Int) -> Range<Int> {
+        let n = r.count
         let base = n / p, extra = n % p
         let lower = r.lowerBound + owner * base + min(owner, extra)
         return lower..<(lower + base + (owner < extra ? 1 : 0))
@@ -185,7 +240,7 @@ public final class NodeSharedGradients {
     /// Starts a round (a step's reduction). Every rank calls it the same number of times.
     public func beginRound() {
         round += 1
-        for i in summed.indices { summed[i] = false; complete[i] = false }
+        for i in summed.indices { summed[i] = false; complete[i] = false; announced[i] = false }
         for i in copied.indices { copied[i] = false }
         completeCount = 0
     }
@@ -201,18 +256,32 @@ public final class NodeSharedGradients {
     /// Does the work that is possible now among the first `started` buckets (those this rank
     /// has marked ready): sums this rank's chunk of every bucket all ranks have finished, and
     /// copies the chunks other ranks have summed.
-    public func progress(started: Int) {
+    public func progress(started: Int) throws {
         let me = localRank, p = localSize
         for b in 0..<started where !summed[b] {
             var allReady = true
             for s in 0..<p where kelm_atomic_load_acquire(readyFlag(s, b)) < round { allReady = false; break }
             guard allReady else { continue }
             sumChunk(chunk(b, owner: me))
-            kelm_atomic_store_release(summedFlag(me, b), round)
             summed[b] = true
+            if rings.isEmpty {
+                kelm_atomic_store_release(summedFlag(me, b), round)
+                announced[b] = true
+            } else {
+                // then over the nodes; the node copies it once that is done
+                try rings[activePlan].start(b)
+            }
+        }
+        if !rings.isEmpty {
+            let ring = rings[activePlan]
+            try ring.progress()
+            for b in 0..<started where summed[b] && !announced[b] && ring.isComplete(b) {
+                kelm_atomic_store_release(summedFlag(me, b), round)
+                announced[b] = true
+            }
         }
         for b in 0..<started where !complete[b] {
-            var all = summed[b]
+            var all = announced[b]
             for s in 0..<p where s != me && !copied[b * p + s] {
                 if kelm_atomic_load_acquire(summedFlag(s, b)) >= round {
                     let c = chunk(b, owner: s)
@@ -228,9 +297,9 @@ public final class NodeSharedGradients {
 
     /// Completes the first `started` buckets (all of them, normally), then waits until every
     /// rank has done the same: after that no rank reads this rank's buffer in this round.
-    public func finishRound(started: Int) {
+    public func finishRound(started: Int) throws {
         while completeCount < started {
-            progress(started: started)
+            try progress(started: started)
             if completeCount < started { sched_yield() }
         }
         kelm_atomic_store_release(doneFlag(localRank), round)
@@ -241,7 +310,8 @@ public final class NodeSharedGradients {
 
     /// buffers[me][range] = Σ over ranks in rank order of buffers[s][range].
     private func sumChunk(_ range: Range<Int>) {
-        guard !range.isEmpty else { return }
+        // one rank on the node (hierarchical over nodes of one rank): its buffer is the node's sum
+        guard !range.isEmpty, localSize > 1 else { return }
         if localSize == 2 {
             let l = range.lowerBound
             ElementWise.add(y: buffers[localRank] + l, buffers[0] + l, buffers[1] + l, count: range.count)

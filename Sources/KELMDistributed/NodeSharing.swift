@@ -6,6 +6,7 @@ public protocol NodeSharing: AnyObject {
     /// has one rank.
     func sharedMemory(bytes: Int) throws -> NodeSharedMemory?
     /// Gradient buffers of `count` floats summed through shared memory in the buckets of each of
-    /// `plans`: nil unless every rank of the job runs on this node (and /dev/shm has room).
-    func sharedGradients(count: Int, plans: [[Range<Int>]]) throws -> NodeSharedGradients?
+    /// `plans`: nil unless every rank of the job runs on this node, or `hierarchy` allows the
+    /// job's nodes (then the buckets also cross the nodes), and /dev/shm has room.
+    func sharedGradients(count: Int, plans: [[Range<Int>]], hierarchy: NodeSharedGradients.Hierarchy) throws -> NodeSharedGradients?
 }

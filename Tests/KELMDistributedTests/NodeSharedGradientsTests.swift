@@ -79,10 +79,10 @@ final class NodeSharedGradientsTests: XCTestCase {
             for b in buckets.indices {
                 if lateToFinish { usleep(20_000) }
                 shared.markReady(b)
-                if !lateToCollect { shared.progress(started: b + 1) }
+                if !lateToCollect { try shared.progress(started: b + 1) }
             }
             if lateToCollect { usleep(20_000) }
-            shared.finishRound(started: buckets.count)
+            try shared.finishRound(started: buckets.count)
             XCTAssertEqual(shared.completeCount, buckets.count)
             for i in 0..<count { sums[i] = g[i] }
             // the next round's gradients at once, as the next step's backward writes them
@@ -103,6 +103,39 @@ final class NodeSharedGradientsTests: XCTestCase {
             for b in buckets { sums[b].withUnsafeBytes { FNV1a64.mix(&digest, $0) } }
             let all = try [Int64(bitPattern: digest)].withUnsafeBufferPointer { try world.allGatherV($0) }
             XCTAssertEqual(Set(all).count, 1, "round \(round): every rank holds the same sums")
+        }
+    }
+
+    /// Hierarchical (`.always`): on one node the shared path itself; over several nodes (the
+    /// simulated cluster, with 1 or 2 ranks per host) each chunk is summed over its node, then
+    /// across the nodes by the ranks of its local index, then copied: every rank gets the sum
+    /// over all ranks, with the same bits, round after round, one rank late in turn.
+    func testHierarchicalSumsOverEveryRankWithTheSameBits() throws {
+        let world = try MPIRuntime.world()
+        guard world.size > 1 else { return }
+        let oneNode = try MPITopology.everyRankOnOneNode(world)
+        let n = 100_003, buckets = [60_000..<n, 5..<60_000, 0..<5]
+        guard let shared = try NodeSharedGradients.make(job: world, count: n, buckets: buckets, hierarchy: .always) else {
+            return XCTFail("hierarchical: the nodes hold the same number of ranks, so the shared buffers must be made")
+        }
+        defer { XCTAssertNoThrow(try shared.close()) }
+        XCTAssertEqual(shared.isHierarchical, !oneNode)
+        let g = shared.gradients.pointer
+        let ranksSum = world.size * (world.size + 1) / 2
+        for round in 0..<4 {
+            // integer values: every order of the sum gives the same exact value
+            for i in 0..<n { g[i] = Float((world.rank + 1) * (i % 11 + round)) }
+            shared.beginRound()
+            let late = world.rank == round % world.size
+            for b in buckets.indices {
+                if late { usleep(10_000) }
+                shared.markReady(b)
+                try shared.progress(started: b + 1)
+            }
+            try shared.finishRound(started: buckets.count)
+            var wrong = 0
+            for i in 0..<n where g[i] != Float(ranksSum * (i % 11 + round)) { wrong += 1 }
+            XCTAssertEqual(wrong, 0, "round \(round): \(wrong) elements are not the sum over \(world.size) ranks")
         }
     }
 

@@ -59,8 +59,8 @@ final class MultiRankTrainingTests: XCTestCase {
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
         let distributed = try Self.train(try Self.config(microBatch: B), collective: collective)
-        // ranks on one machine: the buckets went through the node's shared memory
-        XCTAssertEqual(distributed.reducer.shared != nil, try MPITopology.everyRankOnOneNode(world))
+        // ranks on one machine, or several on each: the buckets went through the nodes' shared memory
+        XCTAssertEqual(distributed.reducer.shared != nil, try MPITopology.autoUsesSharedMemory(world))
         let reference = try Self.train(try Self.config(microBatch: B * world.size), collective: SingleProcess())
         Self.assertSameParameters(distributed, reference, label: "\(world.size) ranks × B \(B) vs 1 rank × B \(B * world.size)")
         // and the run really changed the parameters
@@ -140,18 +140,24 @@ final class MultiRankTrainingTests: XCTestCase {
     }
 
     /// With gradient accumulation (the buckets go out during the last micro-batch only), through
-    /// the node's shared memory, the MPI ring over persistent requests (train.allreduce: mpi) and
-    /// MPI_Iallreduce (iallreduce).
+    /// the node's shared memory, the MPI ring over persistent requests (train.allreduce: mpi),
+    /// MPI_Iallreduce (iallreduce) and hierarchically (on the simulated cluster: nodes of 1 and
+    /// of 2 ranks).
     func testAccumulatingRanksEqualOneRankThroughEitherTransport() throws {
         let world = try MPIRuntime.world()
         let reference = try Self.train(try Self.config(microBatch: 2 * world.size), collective: SingleProcess())
         let oneNode = try MPITopology.everyRankOnOneNode(world)
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        for allreduce in ["auto", "mpi", "iallreduce"] {
+        let perNode = try MPITopology.ranksPerNode(world)
+        for allreduce in ["auto", "mpi", "iallreduce", "hierarchical"] {
             let distributed = try Self.train(try Self.config(microBatch: 1, accumulation: 2, allreduce: allreduce),
                                              collective: collective)
-            XCTAssertEqual(distributed.reducer.shared != nil, allreduce == "auto" && oneNode, allreduce)
+            // auto: one node, or nodes of the same number of ranks (two or more): hierarchical
+            let throughSharedMemory = world.size > 1 && (allreduce == "hierarchical"
+                || (allreduce == "auto" && (oneNode || (perNode ?? 1) > 1)))
+            XCTAssertEqual(distributed.reducer.shared != nil, throughSharedMemory, allreduce)
+            XCTAssertEqual(distributed.reducer.shared?.isHierarchical ?? false, throughSharedMemory && !oneNode, allreduce)
             if distributed.reducer.shared == nil && world.size > 1 {
                 XCTAssertEqual(distributed.reducer.reduction is RingAllReduce, allreduce != "iallreduce", allreduce)
             }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The multi-rank tests on a simulated cluster (launch/netns-cluster.sh): one rank per network
-# namespace, Open MPI over TCP only, at 2 and 3 hosts; then `kelm-dist train` on 2 hosts.
+# The multi-rank tests on a simulated cluster (launch/netns-cluster.sh): Open MPI over TCP only
+# between network namespaces, at 2 and 3 hosts of one rank and 2 hosts of 2 ranks (which share
+# their host's memory); then `kelm-dist train` on 2 hosts.
 # Needs root and network namespaces (else prints that it was skipped and exits 0). Builds
 # nothing: expects the debug build of the tests and of kelm-dist.
 #
@@ -54,13 +55,13 @@ failed=0
 pass() { echo "multihost: $*"; passed=$(( passed + 1 )); }
 fail() { echo "multihost: FAILED: $*" >&2; failed=$(( failed + 1 )); }
 
-# on_cluster HOSTS SCRIPT: runs the bash SCRIPT on a fresh cluster of HOSTS namespaces (every
-# mpirun in it under its own timeout), output to the terminal and to $log; returns the
-# cluster's exit status. The script gets $bin, $kelm, $classes, $mpirun_limit, $out.
+# on_cluster HOSTS SCRIPT [RANKS-PER-HOST]: runs the bash SCRIPT on a fresh cluster of HOSTS
+# namespaces (every mpirun in it under its own timeout), output to the terminal and to $log;
+# returns the cluster's exit status. The script gets $bin, $kelm, $classes, $mpirun_limit, $out.
 on_cluster() {
-    local hosts="$1" script="$2" status=0
+    local hosts="$1" script="$2" per_host="${3:-1}" status=0
     bin="$bin" kelm="$kelm" classes="$classes" mpirun_limit="$mpirun_limit" out="$work/run" \
-        bash "$cluster" run --hosts "$hosts" --timeout "$cluster_limit" -- \
+        bash "$cluster" run --hosts "$hosts" --ranks-per-host "$per_host" --timeout "$cluster_limit" -- \
         bash -c "set -euo pipefail; $script" 2>&1 | tee "$log" \
         || status="${PIPESTATUS[0]}"
     if [[ -n "$(ip netns list | grep -E '^kelm-(br|h[0-9]+)( |$)' || true)" ]]; then
@@ -70,26 +71,29 @@ on_cluster() {
 }
 
 start=$SECONDS
-for hosts in 2 3; do
-    echo "multihost: $hosts hosts, one rank each, $tests_per_rank tests per rank"
+for layout in "2 1" "3 1" "2 2"; do
+    read -r hosts per_host <<<"$layout"
+    ranks=$(( hosts * per_host ))
+    name="$hosts hosts"; (( per_host > 1 )) && name="$hosts hosts × $per_host ranks"
+    echo "multihost: $name, $tests_per_rank tests per rank"
     status=0
     on_cluster "$hosts" 'timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" --tag-output "$bin" "$classes"
         for port in /sys/class/net/vh*; do
             echo "link ${port##*/}: $(cat "$port/statistics/rx_bytes") bytes from the host, $(cat "$port/statistics/tx_bytes") to it"
-        done' || status=$?
+        done' "$per_host" || status=$?
     ranks_passed="$(grep -c "Test Suite 'Selected tests' passed" "$log" || true)"
     cases_failed="$(grep -cE "Test Case '.*' failed" "$log" || true)"
     cases_run="$(grep -cE "Test Case '.*' (passed|failed|skipped) \(" "$log" || true)"
     # The ranks talked over the simulated network: every host's link carried traffic both
     # ways (the tests exchange about 1 MB per rank; the daemons' own traffic is a few kB).
     busy_links="$(awk '/^link vh[0-9]+:/ && $3 >= 262144 && $(NF-2) >= 262144' "$log" | wc -l)"
-    if [[ "$status" -ne 0 || "$ranks_passed" -ne "$hosts" || "$cases_failed" -ne 0 || "$cases_run" -ne $(( hosts * tests_per_rank )) ]]; then
-        fail "$hosts hosts (exit $status, $ranks_passed of $hosts ranks passed, $cases_failed failed test cases," \
-             "$cases_run of $(( hosts * tests_per_rank )) test cases run)"
+    if [[ "$status" -ne 0 || "$ranks_passed" -ne "$ranks" || "$cases_failed" -ne 0 || "$cases_run" -ne $(( ranks * tests_per_rank )) ]]; then
+        fail "$name (exit $status, $ranks_passed of $ranks ranks passed, $cases_failed failed test cases," \
+             "$cases_run of $(( ranks * tests_per_rank )) test cases run)"
     elif [[ "$busy_links" -ne "$hosts" ]]; then
-        fail "$hosts hosts: only $busy_links of $hosts links carried 256 kB or more each way"
+        fail "$name: only $busy_links of $hosts links carried 256 kB or more each way"
     else
-        pass "$hosts hosts: every rank passed"
+        pass "$name: every rank passed"
     fi
 done
 

@@ -128,7 +128,9 @@ public final class Trainer {
             ? SparseRows(capacity: config.train.accumulation * B * T, width: c.bert.hiddenSize) : nil
         exchange = try GradientExchange(
             store: model.store, stages: stages.map(\.exchange), capBytes: Int(config.train.bucketMB * 1_048_576),
-            collective: collective, nodeSharing: config.train.allreduce == .auto ? nodeSharing : nil,
+            collective: collective,
+            nodeSharing: config.train.allreduce == .auto || config.train.allreduce == .hierarchical ? nodeSharing : nil,
+            hierarchy: config.train.allreduce == .hierarchical ? .always : .whenSeveralRanksPerNode,
             wordEmbeddings: try wordRows.map { (try table.entry(named: "lm.embeddings.word_embeddings.weight"), $0.capacity) },
             pathGradients: selector?.paths.packed, started: config.train.allreduce == .iallreduce)
         notes += Self.startUpNotes(config: config, collective: collective, exchange: exchange, adaptSteps: adaptSteps, routes: selector != nil)

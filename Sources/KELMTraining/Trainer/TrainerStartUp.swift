@@ -61,7 +61,9 @@ extension Trainer {
     /// What the start-up log says of the gradient exchange and the stages.
     static func startUpNotes(config: KELMConfig, collective: Collective, exchange: GradientExchange, adaptSteps: Int, routes: Bool) -> [String] {
         var notes: [String] = []
-        if exchange.shared != nil {
+        if let shared = exchange.shared, shared.isHierarchical {
+            notes.append("dense gradients are summed hierarchically: through each node's shared memory (\(shared.localSize) ranks per node), then across the \(shared.cross?.size ?? 1) nodes by an MPI ring among the ranks of the same local index")
+        } else if exchange.shared != nil {
             notes.append("dense gradients are summed through the node's shared memory (all \(collective.size) ranks on one node; train.allreduce: mpi sends them through MPI instead)")
         } else if collective.size > 1 {
             let how = config.train.allreduce == .iallreduce
