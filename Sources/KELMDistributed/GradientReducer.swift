@@ -27,6 +27,11 @@ public final class GradientReducer {
         /// Index in the stage order of the stage after which every entry is final.
         public let readyStage: Int
         public var bytes: Int { range.count * MemoryLayout<Float>.stride }
+        public init(entries: [Int], range: Range<Int>, readyStage: Int) {
+            self.entries = entries
+            self.range = range
+            self.readyStage = readyStage
+        }
     }
 
     /// When a bucket's all-reduce was started and finished, relative to the step's start.

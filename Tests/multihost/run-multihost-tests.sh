@@ -119,6 +119,21 @@ else
     fail "all-reduce on 3 hosts (exit $status): $links_ok links within 0.95-1.15 × $expected bytes each way: $(grep '^allreduce link' "$log" | paste -sd';' -)"
 fi
 
+# Hierarchical reduction on 2 hosts × 2 ranks sends each host's share once: the switch's port
+# counters around one 16 MB all-reduce per transport (launch/wire-bytes.sh); a host must send at
+# most 1.1 × its own count, 2(M−1)/M = 1 × the buffer, against 2(P−1)/P = 1.5 × for the flat ring.
+echo "multihost: bytes on the wire per host, 2 hosts × 2 ranks, flat ring against hierarchical"
+status=0
+bash launch/wire-bytes.sh --mb 16 --repeats 1 "$kelm" >"$work/wire" 2>&1 || status=$?
+cat "$work/wire"
+wire_ok="$(awk '$1 == "mpi" && $2 == "(slot)" { flat = $(NF-5) } $1 == "hierarchical" { h = $(NF-5); own = $(NF-1) }
+    END { print (flat > 0 && h > 0 && h <= 1.1 * own && h <= 0.75 * flat) ? "yes " h / flat : "no" }' "$work/wire")"
+if [[ "$status" -eq 0 && "$wire_ok" == yes* ]]; then
+    pass "hierarchical: each host sent ${wire_ok#yes } of the flat ring's bytes (ideal 2/3 at 2 × 2, ranks consecutive)"
+else
+    fail "bytes on the wire (exit $status): $(paste -sd';' "$work/wire")"
+fi
+
 # A failure on one host must end the whole job with a non-zero status (across hosts: the
 # remote daemons pass the abort on), not hang.
 echo "multihost: a failure injected on rank 1 of 2 (host 1) must make mpirun exit non-zero"
