@@ -128,7 +128,7 @@ extension AllReduceBenchmark {
             for j in 0 ..< count { grads.pointer[j] = pattern[j % 7] }
             try collective.barrier()
             let start = Profiler.now()
-            reducer.beginStep()
+            try reducer.beginStep()
             try reducer.stageCompleted(0)
             try reducer.finish()
             var slowest: [Int64] = [Int64(Profiler.now() - start)]

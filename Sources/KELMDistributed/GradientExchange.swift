@@ -97,7 +97,7 @@ public final class GradientExchange {
     }
 
     /// Call before the backward pass whose gradients are reduced (the last micro-batch's).
-    public func beginBackward() { reducer.beginStep() }
+    public func beginBackward() throws { try reducer.beginStep() }
 
     /// Backward has completed the stage at position `stage`: start every bucket now complete.
     public func stageCompleted(_ stage: Int) throws { try reducer.stageCompleted(stage) }

@@ -134,11 +134,12 @@ public final class GradientReducer {
     public var elapsedNanoseconds: UInt64 { Profiler.now() &- stepStart }
 
     /// Call before the backward pass of the micro-batch whose gradients are reduced.
-    public func beginStep() {
+    public func beginStep() throws {
         nextBucket = 0
         for i in timings.indices { timings[i].finishedNanoseconds = 0 }
         shared?.activate(plan: sharedPlan)
-        shared?.beginRound()
+        try shared?.beginRound()
+        try reduction?.prepare()
         stepStart = Profiler.now()
     }
 

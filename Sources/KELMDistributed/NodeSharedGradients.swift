@@ -238,8 +238,10 @@ public final class NodeSharedGradients {
     }
 
     /// Starts a round (a step's reduction). Every rank calls it the same number of times.
-    public func beginRound() {
+    public func beginRound() throws {
         round += 1
+        // the receives of the ring across nodes, posted before a neighbour can send
+        if !rings.isEmpty { try rings[activePlan].prepare() }
         for i in summed.indices { summed[i] = false; complete[i] = false; announced[i] = false }
         for i in copied.indices { copied[i] = false }
         completeCount = 0

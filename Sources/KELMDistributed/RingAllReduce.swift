@@ -13,6 +13,12 @@ import KELMNumerics
 /// (r+1−s) mod P on and receives chunk (r−s) mod P into place. Every rank ends with the same bits.
 /// A bucket's steps run one after another (each waits for its send and its receive); the buckets
 /// in flight progress independently, each with its own tags and its own receive scratch.
+///
+/// Receives are posted ahead: every bucket's first one by `prepare()` (before backward), and each
+/// next one when the step before it starts (reduce-scatter steps alternate between two scratch
+/// chunks; an all-gather receive once no send of its chunk is pending). A message that arrives
+/// before its receive is posted is buffered by the MPI library, which allocates for it: a
+/// neighbour one step ahead would otherwise cause exactly that.
 public final class RingAllReduce: BucketReduction {
     let buckets: [UnsafeMutableBufferPointer<Float>]
     let ranks: Int
@@ -20,12 +26,17 @@ public final class RingAllReduce: BucketReduction {
     /// Phase steps per bucket: 2(P − 1).
     let steps: Int
     private let requests: PersistentRequests
-    /// Each bucket's receive scratch (its largest chunk) in one block.
+    /// Each bucket's receive scratch (`slots` of its largest chunk) in one block.
     private let scratch: UnsafeMutablePointer<Float>
     private let scratchCount: Int
     private let scratchOffset: [Int]
+    private let chunkCapacity: [Int]
+    /// Scratch chunks per bucket: two (reduce-scatter receives alternate), one at 2 ranks.
+    let slots: Int
     /// Per bucket: the step in flight; -1 before `start`, `steps` once complete.
     private var step: [Int]
+    /// Per bucket: the receives posted this round, steps 0 ..< posted[b].
+    private var posted: [Int]
     private var closed = false
 
     /// Collective over `communicator`: every rank passes buckets of the same sizes in the same order.
@@ -35,17 +46,21 @@ public final class RingAllReduce: BucketReduction {
         rank = communicator.rank
         steps = 2 * (ranks - 1)
         let P = ranks, r = rank
-        var offsets: [Int] = []
+        slots = min(2, max(P - 1, 1))
+        var offsets: [Int] = [], capacities: [Int] = []
         var total = 0
         for b in buckets {
             offsets.append(total)
-            total += P > 1 ? (b.count + P - 1) / P : 0
+            capacities.append(P > 1 ? (b.count + P - 1) / P : 0)
+            total += slots * capacities.last!
         }
         scratchOffset = offsets
+        chunkCapacity = capacities
         scratchCount = total
         scratch = .allocate(capacity: max(total, 1))
         scratch.initialize(repeating: 0, count: max(total, 1))
         step = Array(repeating: -1, count: buckets.count)
+        posted = Array(repeating: 0, count: buckets.count)
         requests = PersistentRequests(communicator: communicator, capacity: buckets.count * 2 * steps)
         guard P > 1 else { return }
         let tagLimit = try PersistentRequests.tagUpperBound(communicator)
@@ -64,7 +79,7 @@ public final class RingAllReduce: BucketReduction {
                 let send = chunk(reduceScatter ? mod(r - t) : mod(r + 1 - t))
                 let receive = chunk(reduceScatter ? mod(r - t - 1) : mod(r - t))
                 try requests.addSend(UnsafeBufferPointer(start: base + send.lower, count: send.count), to: right, tag: tag)
-                let into = reduceScatter ? scratch + offsets[b] : base + receive.lower
+                let into = reduceScatter ? scratch + offsets[b] + (s % slots) * capacities[b] : base + receive.lower
                 try requests.addReceive(UnsafeMutableBufferPointer(start: into, count: receive.count), from: left, tag: tag)
             }
         }
@@ -86,10 +101,21 @@ public final class RingAllReduce: BucketReduction {
         }
     }
 
+    /// Posts every bucket's first receive (call before the buckets' values are written: before
+    /// backward). Optional: `start` posts what is not.
+    public func prepare() throws {
+        guard steps > 0 else { return }
+        for b in step.indices where posted[b] == 0 && (step[b] < 0 || step[b] == steps) {
+            try requests.start(receive(b, 0))
+            posted[b] = 1
+        }
+    }
+
+
     public func start(_ b: Int) throws {
-        guard steps > 0 else { step[b] = 0; return }
+        guard steps > 0 else { step[b] = steps; return }
         step[b] = 0
-        try requests.start(pair(b, 0))
+        try begin(b, 0)
     }
 
     public func progress() throws {
@@ -123,15 +149,45 @@ public final class RingAllReduce: BucketReduction {
         return first..<(first + 2)
     }
 
+    @inline(__always)
+    private func send(_ b: Int, _ s: Int) -> Range<Int> { let i = (b * steps + s) * 2; return i..<(i + 1) }
+
+    @inline(__always)
+    private func receive(_ b: Int, _ s: Int) -> Range<Int> { let i = (b * steps + s) * 2 + 1; return i..<(i + 1) }
+
+    /// Step g of bucket b starts: its receive (unless posted already), its send, and the next
+    /// step's receive when that is safe already.
+    private func begin(_ b: Int, _ g: Int) throws {
+        if posted[b] <= g {
+            try requests.start(receive(b, g))
+            posted[b] = g + 1
+        }
+        try requests.start(send(b, g))
+        let next = g + 1
+        if next < steps && posted[b] == next && canPostEarly(next) {
+            try requests.start(receive(b, next))
+            posted[b] = next + 1
+        }
+    }
+
+    /// Whether receive g may be posted when step g − 1 starts: a reduce-scatter receive always
+    /// (its scratch slot was consumed at the end of step g − 2); an all-gather receive, into chunk
+    /// (r − t), once reduce-scatter step t's send of that chunk has completed (t ≤ g − 2): from 3
+    /// ranks on.
+    @inline(__always)
+    private func canPostEarly(_ g: Int) -> Bool {
+        g < ranks - 1 || g - (ranks - 1) <= g - 2
+    }
+
     /// Bucket b's current step has completed: add what a reduce-scatter step received, start the next.
     private func advance(_ b: Int) throws {
         let s = step[b]
         if s < ranks - 1 {
             let n = buckets[b].count, k = ((rank - s - 1) % ranks + ranks) % ranks
             let lower = k * n / ranks, count = (k + 1) * n / ranks - lower
-            ElementWise.accumulate(buckets[b].baseAddress! + lower, scratch + scratchOffset[b], count: count)
+            ElementWise.accumulate(buckets[b].baseAddress! + lower, scratch + scratchOffset[b] + (s % slots) * chunkCapacity[b], count: count)
         }
         step[b] = s + 1
-        if s + 1 < steps { try requests.start(pair(b, s + 1)) }
+        if s + 1 < steps { try begin(b, s + 1) } else { posted[b] = 0 }
     }
 }

@@ -8,6 +8,9 @@
 public protocol BucketReduction: AnyObject {
     /// The number of buckets.
     var bucketCount: Int { get }
+    /// Gets ready for a round before the buckets' values are written (e.g. posts receives, so that
+    /// a neighbour ahead of this rank finds them).
+    func prepare() throws
     /// Starts summing bucket `i` (not in flight) over the ranks. Every rank starts the buckets in
     /// the same order.
     func start(_ i: Int) throws
@@ -44,6 +47,8 @@ public final class StartedBucketReduction: BucketReduction {
     }
 
     public var bucketCount: Int { buckets.count }
+
+    public func prepare() throws {}
 
     public func start(_ i: Int) throws {
         done[i] = false

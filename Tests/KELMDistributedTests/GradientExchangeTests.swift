@@ -44,7 +44,7 @@ final class GradientExchangeTests: XCTestCase {
             rows.append(id: Int32(world.rank % 6), row: &v)
             var one: [Float] = [1, 1]
             rows.append(id: 5, row: &one)
-            exchange.beginBackward()
+            try exchange.beginBackward()
             try exchange.stageCompleted(0)
             let exposed = try exchange.finish(routed: stage == 1, rows: rows)
             XCTAssertGreaterThanOrEqual(exposed, 0)

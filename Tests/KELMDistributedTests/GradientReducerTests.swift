@@ -46,7 +46,7 @@ final class GradientReducerTests: XCTestCase {
         for i in 0..<t.count { grads.pointer[i] = Float(world.rank + 1) * Float(i % 7 + 1) }
         let r = try GradientReducer(table: t, policies: Array(repeating: .dense, count: 6), readyStage: stages,
                                 capBytes: 24 * 4, grads: grads, collective: collective)
-        r.beginStep()
+        try r.beginStep()
         try r.stageCompleted(0)
         try r.stageCompleted(1)
         try r.stageCompleted(2)

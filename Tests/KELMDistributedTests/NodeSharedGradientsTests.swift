@@ -68,7 +68,7 @@ final class NodeSharedGradientsTests: XCTestCase {
         for i in 0..<count { g[i] = Self.value(rank: world.rank, index: i, round: 1) }
         var sums = [Float](repeating: 0, count: count)
         for round in 1...rounds {
-            shared.beginRound()
+            try shared.beginRound()
             // buckets become ready one by one, with progress in between (as during backward)
             // with `stagger`, one rank is late to finish its buckets, and another late to sum and
             // collect: the others must neither read a bucket before its rank is done with it nor
@@ -125,7 +125,7 @@ final class NodeSharedGradientsTests: XCTestCase {
         for round in 0..<4 {
             // integer values: every order of the sum gives the same exact value
             for i in 0..<n { g[i] = Float((world.rank + 1) * (i % 11 + round)) }
-            shared.beginRound()
+            try shared.beginRound()
             let late = world.rank == round % world.size
             for b in buckets.indices {
                 if late { usleep(10_000) }
@@ -170,7 +170,7 @@ final class NodeSharedGradientsTests: XCTestCase {
                 shared.gradients.pointer[i] = v
             }
             for r in [viaMPI, viaShared] {
-                r.beginStep()
+                try r.beginStep()
                 try r.stageCompleted(0)
                 try r.poll()
                 try r.finish()

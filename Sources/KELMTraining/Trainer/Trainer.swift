@@ -215,7 +215,7 @@ public final class Trainer {
             let t0 = Profiler.now()
             let out = model.forward(text: b.text, graph: b.graph, links: b.links, memory: memory.rows, mode: mode)
             let t1 = Profiler.now()
-            if a == A - 1 { exchange.beginBackward() }
+            if a == A - 1 { try exchange.beginBackward() }
             model.backward(text: b.text, graph: b.graph, links: b.links, normalization: norm, sinks: sinks,
                            progress: a == A - 1 ? progress : nil)
             if let e = progress.error { throw e }
