@@ -113,9 +113,10 @@ public struct ScalingModel: Sendable {
                           bytesPerMachine: m > 1 ? 2 * Double(m - 1) / Double(m) * total : 0)
     }
 
-    /// The entity memory's refresh per step, in steady state (every `interval` steps): each of
-    /// the `ranks` ranks encodes its block of `entities` descriptions at `entitiesPerSecond`, then
-    /// every machine receives the others' rows (`MPI_Allgatherv`, ring: (M−1)/M of |E|·d values).
+    /// The entity memory's refresh per step, in steady state (every `interval` steps): the
+    /// `entities` a refresh covers (`memory.block_entities` for `rolling`, |E| for `full`) are
+    /// shared out over the `ranks` ranks, each encoding its part at `entitiesPerSecond`, then every
+    /// machine receives the others' rows (`MPI_Allgatherv`, ring: (M−1)/M of entities·d values).
     public static func refreshPerStepMs(entities: Int, hidden: Int, bytesPerValue: Int, interval: Int,
                                         entitiesPerSecondPerRank: Double, machines m: Int, ranks: Int,
                                         link: Link) -> (encode: Double, gather: Double) {

@@ -8,6 +8,8 @@ public struct ScalingReport {
         public var latencyMicroseconds = 50.0
         /// Knowledge graphs to tabulate the memory refresh for: (name, entities).
         public var graphs: [(String, Int)] = [("WordNet", 117_659), ("4.6M entities", 4_600_000)]
+        /// Entities a `rolling` refresh covers (`memory.block_entities`).
+        public var blockEntities = 8192
         public var hidden = 384
         public var memoryBytesPerValue = 4
         public var refreshInterval = 500
@@ -46,11 +48,13 @@ public struct ScalingReport {
             lines.append("(step time, weak-scaling efficiency against one rank alone)")
             lines.append("")
         }
-        lines.append("Entity-memory refresh every \(options.refreshInterval) steps (|E|·d = \(options.hidden), \(options.memoryBytesPerValue) bytes a value, \(fmt(options.entitiesPerSecondPerRank)) descriptions/s per rank), per step: encode + all-gather (ms)")
-        lines.append("| graph | link | " + options.machines.map { "\($0) machines" }.joined(separator: " | ") + " |")
+        lines.append("Entity-memory refresh every \(options.refreshInterval) steps (d = \(options.hidden), \(options.memoryBytesPerValue) bytes a value, \(fmt(options.entitiesPerSecondPerRank)) descriptions/s per rank), per step: encode + all-gather (ms)")
+        lines.append("| refresh | link | " + options.machines.map { "\($0) machines" }.joined(separator: " | ") + " |")
         lines.append("| --- | --- | " + options.machines.map { _ in "---" }.joined(separator: " | ") + " |")
         let l = models.first?.measuredRanks ?? 1
-        for (name, e) in options.graphs {
+        let refreshes = [("rolling, \(options.blockEntities) entities", options.blockEntities)]
+            + options.graphs.map { ("full, \($0.0) (\($0.1) entities)", $0.1) }
+        for (name, e) in refreshes {
             for g in options.gbit {
                 let link = ScalingModel.Link(gbit: g, latencyMicroseconds: options.latencyMicroseconds)
                 let cells = options.machines.map { m -> String in

@@ -28,6 +28,9 @@ struct BenchScale: ParsableCommand {
     @Option(help: "Steps between memory refreshes once the schedule reaches memory.max_interval.")
     var refreshInterval = 500
 
+    @Option(help: "Entities a rolling refresh covers (memory.block_entities).")
+    var blockEntities = 8192
+
     func run() throws {
         var options = ScalingReport.Options()
         options.machines = try Self.list(machines, "--machines").map { Int($0) }
@@ -35,6 +38,7 @@ struct BenchScale: ParsableCommand {
         options.latencyMicroseconds = latencyUs
         options.entitiesPerSecondPerRank = entitiesPerS
         options.refreshInterval = refreshInterval
+        options.blockEntities = blockEntities
         let models = try measurements.map { path -> ScalingModel in
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
             // the last line holding a JSON object (the command may have printed progress lines before it)
