@@ -168,7 +168,7 @@ for v in variants:
     real = sum(x["real_tokens_per_s"] / x["tokens_per_s"] * s["global_batch"] * s["max_tokens"] for x in steps) / len(steps) * s["steps"] if steps else None
     print(f"| ({v}) {s['name']} | `{s['overrides']}` | {s['steps']} | {seg} | {f(real, 0)} | "
           f"{f(e['mlm_loss'])} | {f(e['mention_mlm_loss'])} | {f(e['mlm_accuracy'])} | {f(e['mrr'])} | {f(e['hits@10'])} | "
-          f"{f(mb, 1)} | {f(mb_after, 1)} | {s['train_wall_s']:.0f} | {f(s['memory_fill_s'], 0)} | {s['eval_wall_s']:.0f} |")
+          f"{f(mb, 1)} | {f(mb_after, 1)} | {f(s['train_wall_s'], 0)} | {f(s['memory_fill_s'], 0)} | {f(s['eval_wall_s'], 0)} |")
     if os.path.exists(f"{out}/{names[v]}/eval-all-entities.json"):
         a = json.load(open(f"{out}/{names[v]}/eval-all-entities.json"))
         all_entities.append(f"({v}) {s['name']}: MRR {f(a['mrr'])}, Hits@1 {f(a['hits@1'])}, Hits@10 {f(a['hits@10'])} among {a['candidates']} candidates ({a['triples']} triples)")
