@@ -57,25 +57,30 @@ public struct AllReduceBenchmark {
 
     public func run(collective: Collective, nodeSharing: NodeSharing? = nil, progress: (String) -> Void) throws -> Result {
         if options.transport != "iallreduce" { return try runBuckets(collective: collective, nodeSharing: nodeSharing, progress: progress) }
-        let count = max(1, Int(options.megabytes * 1e6 / 4))
-        let n = collective.size
-        // Rank r contributes (r + 1) · (i mod 7 + 1): every sum is exact in float32.
+        let buffer = FlatBuffer(count: max(1, Int(options.megabytes * 1e6 / 4)))
+        let seconds = try timeRepeats(buffer, collective: collective, progress: progress) {
+            try collective.startAllReduceSum(buffer.buffer).wait()
+        }
+        return result(bytes: buffer.count * 4, seconds: seconds, ranks: collective.size)
+    }
+
+    /// The median over the timed repeats of the slowest rank's seconds for `reduce` to sum
+    /// `buffer` in place, checking the sums: rank r contributes (r + 1) · (i mod 7 + 1), so every
+    /// sum is exact in float32.
+    func timeRepeats(_ buffer: FlatBuffer, collective: Collective, progress: (String) -> Void, reduce: () throws -> Void) throws -> Double {
+        let count = buffer.count, n = collective.size
         let pattern = (0 ..< 7).map { Float(collective.rank + 1) * Float($0 + 1) }
         let total = Float(n * (n + 1) / 2)
-        var buffer = [Float](repeating: 0, count: count)
         var times: [Double] = []
         for i in 0 ..< (options.warmup + options.repeats) {
-            for j in 0 ..< count { buffer[j] = pattern[j % 7] }
+            for j in 0 ..< count { buffer.pointer[j] = pattern[j % 7] }
             try collective.barrier()
             let start = Profiler.now()
-            try buffer.withUnsafeMutableBufferPointer { try collective.startAllReduceSum($0).wait() }
+            try reduce()
             var slowest: [Int64] = [Int64(Profiler.now() - start)]
             try slowest.withUnsafeMutableBufferPointer { try collective.allReduceMax($0) }
-            for j in stride(from: 0, to: count, by: max(1, count / 4096)) where buffer[j] != total * Float(j % 7 + 1) {
-                throw Failure.wrongSum(element: j, found: buffer[j], expected: total * Float(j % 7 + 1), ranks: n)
-            }
-            if buffer[count - 1] != total * Float((count - 1) % 7 + 1) {
-                throw Failure.wrongSum(element: count - 1, found: buffer[count - 1], expected: total * Float((count - 1) % 7 + 1), ranks: n)
+            for j in stride(from: 0, to: count, by: max(1, count / 4096)) + [count - 1] where buffer.pointer[j] != total * Float(j % 7 + 1) {
+                throw Failure.wrongSum(element: j, found: buffer.pointer[j], expected: total * Float(j % 7 + 1), ranks: n)
             }
             let seconds = Double(slowest[0]) * 1e-9
             if i >= options.warmup {
@@ -84,9 +89,12 @@ public struct AllReduceBenchmark {
                                 Double(count * 4) / 1e6, seconds))
             }
         }
-        let median = times.sorted()[times.count / 2]
-        let algbw = Double(count * 4) * 8 / median / 1e9
-        return Result(ranks: n, bytes: count * 4, repeats: options.repeats, seconds: median, algbw_gbit_s: algbw,
+        return times.sorted()[times.count / 2]
+    }
+
+    func result(bytes: Int, seconds: Double, ranks n: Int) -> Result {
+        let algbw = Double(bytes) * 8 / seconds / 1e9
+        return Result(ranks: n, bytes: bytes, repeats: options.repeats, seconds: seconds, algbw_gbit_s: algbw,
                       busbw_gbit_s: algbw * 2 * Double(n - 1) / Double(n), algorithm: nil)
     }
 }
@@ -121,33 +129,16 @@ extension AllReduceBenchmark {
             // of every bucket
             model = RingAllReduce.bytesSent(counts: ranges.map(\.count), ranks: n)
         }
-        let pattern = (0 ..< 7).map { Float(collective.rank + 1) * Float($0 + 1) }
-        let total = Float(n * (n + 1) / 2)
-        var times: [Double] = []
-        for i in 0 ..< (options.warmup + options.repeats) {
-            for j in 0 ..< count { grads.pointer[j] = pattern[j % 7] }
-            try collective.barrier()
-            let start = Profiler.now()
+        let seconds = try timeRepeats(grads, collective: collective, progress: progress) {
             try reducer.beginStep()
             try reducer.stageCompleted(0)
             try reducer.finish()
-            var slowest: [Int64] = [Int64(Profiler.now() - start)]
-            try slowest.withUnsafeMutableBufferPointer { try collective.allReduceMax($0) }
-            for j in stride(from: 0, to: count, by: max(1, count / 4096)) + [count - 1] where grads.pointer[j] != total * Float(j % 7 + 1) {
-                throw Failure.wrongSum(element: j, found: grads.pointer[j], expected: total * Float(j % 7 + 1), ranks: n)
-            }
-            let seconds = Double(slowest[0]) * 1e-9
-            if i >= options.warmup {
-                times.append(seconds)
-                progress(String(format: "all-reduce %d/%d: %.1f MB in %.3f s", i - options.warmup + 1, options.repeats,
-                                Double(count * 4) / 1e6, seconds))
-            }
         }
-        let median = times.sorted()[times.count / 2]
-        let algbw = Double(count * 4) * 8 / median / 1e9
-        return Result(ranks: n, bytes: count * 4, repeats: options.repeats, seconds: median, algbw_gbit_s: algbw,
-                      busbw_gbit_s: algbw * 2 * Double(n - 1) / Double(n), algorithm: nil, transport: transport,
-                      buckets: buckets.count, bytes_sent_per_node_model: model)
+        var r = result(bytes: count * 4, seconds: seconds, ranks: n)
+        r.transport = transport
+        r.buckets = buckets.count
+        r.bytes_sent_per_node_model = model
+        return r
     }
 }
 
