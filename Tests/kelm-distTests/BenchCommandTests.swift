@@ -64,7 +64,7 @@ final class BenchCommandTests: XCTestCase {
     func testBenchTrainRejectsAnUnknownTransport() throws {
         let r = try CommandRunner.run(["bench", "train", "--allreduce", "nccl"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("--allreduce must be auto or mpi, not nccl"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--allreduce must be one of auto, mpi, hierarchical, iallreduce, not nccl"), r.stderr)
     }
 
     func testBenchLMAllPositions() throws {
@@ -181,11 +181,55 @@ final class BenchAllReduceCommandTests: XCTestCase {
         XCTAssertEqual(object["algorithm"] as? String, "ring")
     }
 
+    /// The bucketed transports on one process: the buffer in buckets of the cap, summed and checked.
+    func testBenchAllReduceThroughBuckets() throws {
+        let r = try CommandRunner.run(["bench", "allreduce", "--mb", "0.4", "--repeats", "2", "--warmup", "0",
+                                       "--transport", "mpi", "--bucket-mb", "0.1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["buckets"] as? Int, 4, "0.4 MB in buckets of 0.1 MiB")
+        XCTAssertEqual(object["transport"] as? String, "none", "one rank: nothing crosses")
+        XCTAssertEqual(object["bytes_sent_per_node_model"] as? Int, 0)
+    }
+
     func testBadOptionsAreErrors() throws {
-        for args in [["--mb", "0"], ["--mb", "5000"], ["--repeats", "0"], ["--warmup", "-1"]] {
+        for args in [["--mb", "0"], ["--mb", "5000"], ["--repeats", "0"], ["--warmup", "-1"], ["--transport", "nccl"]] {
             let r = try CommandRunner.run(["bench", "allreduce"] + args)
             XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
             XCTAssertTrue(r.stderr.contains("--"), r.stderr)
         }
+    }
+}
+
+final class BenchScaleCommandTests: XCTestCase {
+    static let measurement = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../docs/scaling/bench-train-full-1x2.json").standardizedFileURL.path
+
+    /// The committed measurement of docs/scaling.md gives that document's prediction.
+    func testPredictsFromAMeasurement() throws {
+        let r = try CommandRunner.run(["bench", "scale", Self.measurement, "--machines", "1,2", "--gbit", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("full: one rank alone 916 ms/step"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("| 1 | 1.00 Gbit/s | 916 ms, 1.00 | 1182 ms, 0.77 |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Entity-memory refresh"), r.stdout)
+    }
+
+    /// A one-rank measurement has no timed buckets; a file that is not one is named.
+    func testWhatItCannotUseIsNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kelm-scale-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // the committed measurement as one rank would have printed it: no buckets
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.measurement))) as? [String: Any])
+        object["ranks"] = 1
+        object["buckets"] = [Any]()
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: dir + "/one.json"))
+        let single = try CommandRunner.run(["bench", "scale", dir + "/one.json"])
+        XCTAssertNotEqual(single.status, 0)
+        XCTAssertTrue(single.stderr.contains("2 or more ranks"), single.stderr)
+        try "hello\n".write(toFile: dir + "/not.json", atomically: true, encoding: .utf8)
+        let r = try CommandRunner.run(["bench", "scale", dir + "/not.json"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("not.json: no JSON object"), r.stderr)
     }
 }
