@@ -284,6 +284,19 @@ public enum Checkpoint {
                          target: (path as NSString).lastPathComponent)
     }
 
+    /// Where a run directory's `latest` pointer may be: its `checkpoints` folder, or the
+    /// directory itself (a `checkpoints` folder named directly).
+    static func pointerDirectories(of directory: String) -> [String] {
+        [(directory as NSString).appendingPathComponent("checkpoints"), directory]
+    }
+
+    /// Whether `directory` has a `latest` pointer where `resolve` looks for one.
+    public static func hasLatestPointer(_ directory: String) -> Bool {
+        pointerDirectories(of: directory).contains {
+            FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("latest"))
+        }
+    }
+
     /// The checkpoint file a path means: a file as it is; a run directory (or its
     /// `checkpoints` folder) its `latest`. Throws `CheckpointError` when the path does not
     /// exist, a directory has no `latest` pointer, or the pointer names a missing file.
@@ -301,7 +314,7 @@ public enum Checkpoint {
             }
             return path
         }
-        for dir in [(path as NSString).appendingPathComponent("checkpoints"), path] {
+        for dir in pointerDirectories(of: path) {
             let pointer = (dir as NSString).appendingPathComponent("latest")
             if let text = FileManager.default.contents(atPath: pointer) {
                 let name = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -63,8 +63,7 @@ public final class GradientExchange {
         }
         // the path buffer, whole, through the same kind of reduction as the buckets
         pathReduction = try pathGradients.flatMap { p in
-            collective.size == 1 ? nil
-                : started ? StartedBucketReduction(collective: collective, buckets: [p.buffer]) : try collective.bucketReduction([p.buffer])
+            collective.size == 1 ? nil : try collective.bucketReduction([p.buffer], started: started)
         }
         self.shared = shared
         self.collective = collective

@@ -76,8 +76,7 @@ public final class GradientReducer {
         self.shared = shared
         self.sharedPlan = sharedPlan
         let ranges = buckets.map { UnsafeMutableBufferPointer(start: grads.pointer + $0.range.lowerBound, count: $0.range.count) }
-        reduction = shared != nil ? nil
-            : started ? StartedBucketReduction(collective: collective, buckets: ranges) : try collective.bucketReduction(ranges)
+        reduction = shared != nil ? nil : try collective.bucketReduction(ranges, started: started)
         timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
     }
 

@@ -28,7 +28,6 @@ public final class RingAllReduce: BucketReduction {
     private let requests: PersistentRequests
     /// Each bucket's receive scratch (`slots` of its largest chunk) in one block.
     private let scratch: UnsafeMutablePointer<Float>
-    private let scratchCount: Int
     private let scratchOffset: [Int]
     private let chunkCapacity: [Int]
     /// Scratch chunks per bucket: two (reduce-scatter receives alternate), one at 2 ranks.
@@ -56,7 +55,6 @@ public final class RingAllReduce: BucketReduction {
         }
         scratchOffset = offsets
         chunkCapacity = capacities
-        scratchCount = total
         scratch = .allocate(capacity: max(total, 1))
         scratch.initialize(repeating: 0, count: max(total, 1))
         step = Array(repeating: -1, count: buckets.count)
@@ -68,16 +66,14 @@ public final class RingAllReduce: BucketReduction {
             throw MPIError.invalidArgument(call: "RingAllReduce", reason: "\(buckets.count) buckets × \(steps) steps need more tags than MPI_TAG_UB (\(tagLimit)): raise train.bucket_mb")
         }
         let right = (r + 1) % P, left = (r + P - 1) % P
-        func mod(_ x: Int) -> Int { ((x % P) + P) % P }
         for (b, bucket) in buckets.enumerated() {
             let n = bucket.count, base = bucket.baseAddress!
-            func chunk(_ k: Int) -> (lower: Int, count: Int) { (k * n / P, (k + 1) * n / P - k * n / P) }
             for s in 0..<steps {
                 let tag = b * steps + s
                 let reduceScatter = s < P - 1
                 let t = reduceScatter ? s : s - (P - 1)
-                let send = chunk(reduceScatter ? mod(r - t) : mod(r + 1 - t))
-                let receive = chunk(reduceScatter ? mod(r - t - 1) : mod(r - t))
+                let send = Self.chunk(reduceScatter ? r - t : r + 1 - t, of: n, ranks: P)
+                let receive = Self.chunk(reduceScatter ? r - t - 1 : r - t, of: n, ranks: P)
                 try requests.addSend(UnsafeBufferPointer(start: base + send.lower, count: send.count), to: right, tag: tag)
                 let into = reduceScatter ? scratch + offsets[b] + (s % slots) * capacities[b] : base + receive.lower
                 try requests.addReceive(UnsafeMutableBufferPointer(start: into, count: receive.count), from: left, tag: tag)
@@ -90,7 +86,12 @@ public final class RingAllReduce: BucketReduction {
         scratch.deallocate()
     }
 
-    public var bucketCount: Int { buckets.count }
+    /// Chunk k (taken mod P) of a bucket of n elements: [⌊k·n/P⌋, ⌊(k+1)·n/P⌋).
+    @inline(__always)
+    static func chunk(_ k: Int, of n: Int, ranks p: Int) -> (lower: Int, count: Int) {
+        let k = ((k % p) + p) % p
+        return (k * n / p, (k + 1) * n / p - k * n / p)
+    }
 
     /// Bytes one rank sends for bucket sizes `counts` over `ranks` ranks (2(P−1) chunks of each).
     public static func bytesSent(counts: [Int], ranks: Int) -> Int {
@@ -105,12 +106,12 @@ public final class RingAllReduce: BucketReduction {
     /// backward). Optional: `start` posts what is not.
     public func prepare() throws {
         guard steps > 0 else { return }
-        for b in step.indices where posted[b] == 0 && (step[b] < 0 || step[b] == steps) {
+        // a bucket in flight has posted at least its first receive
+        for b in step.indices where posted[b] == 0 {
             try requests.start(receive(b, 0))
             posted[b] = 1
         }
     }
-
 
     public func start(_ b: Int) throws {
         guard steps > 0 else { step[b] = steps; return }
@@ -172,20 +173,19 @@ public final class RingAllReduce: BucketReduction {
 
     /// Whether receive g may be posted when step g − 1 starts: a reduce-scatter receive always
     /// (its scratch slot was consumed at the end of step g − 2); an all-gather receive, into chunk
-    /// (r − t), once reduce-scatter step t's send of that chunk has completed (t ≤ g − 2): from 3
-    /// ranks on.
+    /// (r − t), once reduce-scatter step t's send of that chunk has completed (t = g − (P − 1) ≤
+    /// g − 2): from 3 ranks on.
     @inline(__always)
     private func canPostEarly(_ g: Int) -> Bool {
-        g < ranks - 1 || g - (ranks - 1) <= g - 2
+        g < ranks - 1 || ranks >= 3
     }
 
     /// Bucket b's current step has completed: add what a reduce-scatter step received, start the next.
     private func advance(_ b: Int) throws {
         let s = step[b]
         if s < ranks - 1 {
-            let n = buckets[b].count, k = ((rank - s - 1) % ranks + ranks) % ranks
-            let lower = k * n / ranks, count = (k + 1) * n / ranks - lower
-            ElementWise.accumulate(buckets[b].baseAddress! + lower, scratch + scratchOffset[b] + (s % slots) * chunkCapacity[b], count: count)
+            let c = Self.chunk(rank - s - 1, of: buckets[b].count, ranks: ranks)
+            ElementWise.accumulate(buckets[b].baseAddress! + c.lower, scratch + scratchOffset[b] + (s % slots) * chunkCapacity[b], count: c.count)
         }
         step[b] = s + 1
         if s + 1 < steps { try begin(b, s + 1) } else { posted[b] = 0 }

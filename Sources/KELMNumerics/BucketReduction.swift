@@ -6,8 +6,6 @@
 /// `Collective.bucketReduction(_:)` makes the best one a collective has; `StartedBucketReduction`
 /// is the generic one over `startAllReduceSum`.
 public protocol BucketReduction: AnyObject {
-    /// The number of buckets.
-    var bucketCount: Int { get }
     /// Gets ready for a round before the buckets' values are written (e.g. posts receives, so that
     /// a neighbour ahead of this rank finds them).
     func prepare() throws
@@ -29,6 +27,12 @@ extension Collective {
     public func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>]) throws -> BucketReduction {
         StartedBucketReduction(collective: self, buckets: buckets)
     }
+
+    /// The collective's own reduction, or with `started` the generic one (`train.allreduce:
+    /// iallreduce`, one `startAllReduceSum` per bucket and step).
+    public func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>], started: Bool) throws -> BucketReduction {
+        started ? StartedBucketReduction(collective: self, buckets: buckets) : try bucketReduction(buckets)
+    }
 }
 
 /// A `BucketReduction` that starts one `startAllReduceSum` per bucket (for MPI,
@@ -45,8 +49,6 @@ public final class StartedBucketReduction: BucketReduction {
         pending = Array(repeating: nil, count: buckets.count)
         done = Array(repeating: false, count: buckets.count)
     }
-
-    public var bucketCount: Int { buckets.count }
 
     public func prepare() throws {}
 

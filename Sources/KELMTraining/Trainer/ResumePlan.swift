@@ -30,9 +30,7 @@ public struct ResumePlan {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return false }
         func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
         guard canonical(path) == canonical(runDirectory) else { return false }
-        let pointers = [(path as NSString).appendingPathComponent("checkpoints/latest"),
-                        (path as NSString).appendingPathComponent("latest")]
-        return !pointers.contains { FileManager.default.fileExists(atPath: $0) }
+        return !Checkpoint.hasLatestPointer(path)
     }
 
     /// `requested` is the run's own configuration (file and --set); `path` a checkpoint file
