@@ -30,13 +30,13 @@ root_flag=()
 [[ "$(id -u)" -eq 0 ]] && root_flag=(--allow-run-as-root)
 timeout -k 10 300 mpirun "${root_flag[@]}" --oversubscribe -np 2 -x LD_PRELOAD="$counter_dir/allocation-counter.so" \
     .build/debug/kelm-distPackageTests.xctest KELMTrainingTests.MultiRankStepAllocationTests </dev/null 2>&1 | tee "$counter_dir/log"
-for test in testSharedMemoryStepDoesNotAllocate testMPIRingStepDoesNotAllocate; do
+for test in testSharedMemoryStepDoesNotAllocate testMPIRingStepDoesNotAllocate testHierarchicalStepDoesNotAllocate; do
     [[ "$(grep -c "Test Case 'MultiRankStepAllocationTests.$test' passed" "$counter_dir/log")" -eq 2 ]] \
         || { echo "run-tests: the 2-rank allocation test $test failed" >&2; exit 1; }
 done
 grep -q "skipped" "$counter_dir/log" && { echo "run-tests: the 2-rank allocation test was skipped" >&2; exit 1; }
 rm -rf "$counter_dir"
-echo "run-tests: the training step allocates no buffers (1 rank; 2 ranks through shared memory and through the MPI ring)"
+echo "run-tests: the training step allocates no buffers (1 rank; 2 ranks through shared memory, the MPI ring and hierarchical)"
 bash launch/test-mpi.sh .build/debug/kelm-distPackageTests.xctest
 
 # The command itself under mpirun: 2 ranks train the tiny config on synthetic data.

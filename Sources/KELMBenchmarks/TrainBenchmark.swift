@@ -20,7 +20,7 @@ public struct TrainBenchmark {
         public var bucketMB = 4.0
         /// Rounds of (alone, every rank alone at once, together), interleaved.
         public var rounds = 1
-        /// `train.allreduce`: auto, mpi, hierarchical or iallreduce.
+        /// `train.allreduce`: auto, mpi or hierarchical.
         public var allreduce = "auto"
         public var seed: UInt64 = 0
         public init() {}

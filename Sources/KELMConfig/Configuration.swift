@@ -226,9 +226,6 @@ extension KELMConfig {
             /// `hierarchical`: within each node through its shared memory, across nodes by a ring
             /// among the ranks of the same local index (every node the same number of ranks).
             case hierarchical
-            /// `iallreduce`: always through MPI, one `MPI_Iallreduce` per bucket (Open MPI's libnbc
-            /// allocates its schedule and buffers on every call); for comparison.
-            case iallreduce
         }
 
         /// `steps`: number of optimizer steps. DESIGN gives no default; 1000 here.

@@ -46,11 +46,9 @@ public final class GradientExchange {
     ///   - wordEmbeddings: the word embeddings' table entry and the most rows a step produces,
     ///     when some stage exchanges their input-side rows sparsely.
     ///   - pathGradients: the knowledge paths' packed gradient buffer, when some stage routes.
-    ///   - started: the dense buckets through one `startAllReduceSum` each per step
-    ///     (`MPI_Iallreduce`) instead of the collective's `bucketReduction` (`train.allreduce: iallreduce`).
     public init(store: ParameterStore, stages: [StagePlan], capBytes: Int, collective: Collective,
                 nodeSharing: NodeSharing?, hierarchy: NodeSharedGradients.Hierarchy = .whenSeveralRanksPerNode, wordEmbeddings: (entry: ParameterEntry, capacity: Int)?,
-                pathGradients: FlatBuffer?, started: Bool = false) throws {
+                pathGradients: FlatBuffer?) throws {
         let table = store.table
         let buckets = stages.map {
             GradientReducer.plan(table: table, policies: $0.reduction, readyStage: $0.readyStage, capBytes: capBytes)
@@ -59,11 +57,11 @@ public final class GradientExchange {
         if let shared { store.useGradientStorage(shared.gradients) }
         let grads = store.grads
         reducers = try buckets.enumerated().map { i, b in
-            try GradientReducer(buckets: b, grads: grads, collective: collective, shared: shared, sharedPlan: i, started: started)
+            try GradientReducer(buckets: b, grads: grads, collective: collective, shared: shared, sharedPlan: i)
         }
         // the path buffer, whole, through the same kind of reduction as the buckets
         pathReduction = try pathGradients.flatMap { p in
-            collective.size == 1 ? nil : try collective.bucketReduction([p.buffer], started: started)
+            collective.size == 1 ? nil : try collective.bucketReduction([p.buffer])
         }
         self.shared = shared
         self.collective = collective

@@ -59,16 +59,13 @@ public final class GradientReducer {
     ///   - shared: when given, buckets are summed through the node's shared memory instead of
     ///     `collective` (its buckets must be this plan's: `plan(...)`), and `grads` must be its
     ///     `gradients`.
-    ///   - started: one `startAllReduceSum` per bucket and step (`MPI_Iallreduce`) instead of the
-    ///     collective's `bucketReduction` (`train.allreduce: iallreduce`).
     public convenience init(table: ParameterTable, policies: [ReductionPolicy], readyStage: [Int], capBytes: Int,
-                            grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, started: Bool = false) throws {
+                            grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil) throws {
         try self.init(buckets: Self.plan(table: table, policies: policies, readyStage: readyStage, capBytes: capBytes),
-                      grads: grads, collective: collective, shared: shared, started: started)
+                      grads: grads, collective: collective, shared: shared)
     }
 
-    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, sharedPlan: Int = 0,
-                started: Bool = false) throws {
+    public init(buckets: [Bucket], grads: FlatBuffer, collective: Collective, shared: NodeSharedGradients? = nil, sharedPlan: Int = 0) throws {
         precondition(shared.map { sharedPlan < $0.plans.count && $0.plans[sharedPlan] == buckets.map(\.range) && $0.gradients.pointer == grads.pointer } ?? true,
                      "GradientReducer: the shared gradients were made for other buckets or another buffer")
         self.buckets = buckets
@@ -76,7 +73,7 @@ public final class GradientReducer {
         self.shared = shared
         self.sharedPlan = sharedPlan
         let ranges = buckets.map { UnsafeMutableBufferPointer(start: grads.pointer + $0.range.lowerBound, count: $0.range.count) }
-        reduction = shared != nil ? nil : try collective.bucketReduction(ranges, started: started)
+        reduction = shared != nil ? nil : try collective.bucketReduction(ranges)
         timings = Array(repeating: Timing(startedNanoseconds: 0, finishedNanoseconds: 0), count: buckets.count)
     }
 

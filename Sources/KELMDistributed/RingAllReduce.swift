@@ -10,79 +10,93 @@ import KELMNumerics
 /// (0 ..< P−1): rank r sends chunk (r−s) mod P to rank r+1 and adds the chunk (r−s−1) mod P it
 /// receives from rank r−1 into its own; rank r then holds the sum of chunk (r+1) mod P, formed
 /// along the ring from rank k: (((g_k + g_k+1) + g_k+2) + …). All-gather step s: it sends chunk
-/// (r+1−s) mod P on and receives chunk (r−s) mod P into place. Every rank ends with the same bits.
-/// A bucket's steps run one after another (each waits for its send and its receive); the buckets
-/// in flight progress independently, each with its own tags and its own receive scratch.
+/// (r+1−s) mod P on and receives chunk (r−s) mod P, copied into place. Every rank ends with the
+/// same bits. A bucket's steps run one after another (each waits for its send and its receive);
+/// the buckets in flight progress independently, each with its own tags.
 ///
-/// Receives are posted ahead: every bucket's first one by `prepare()` (before backward), and each
-/// next one when the step before it starts (reduce-scatter steps alternate between two scratch
-/// chunks; an all-gather receive once no send of its chunk is pending). A message that arrives
-/// before its receive is posted is buffered by the MPI library, which allocates for it: a
-/// neighbour one step ahead would otherwise cause exactly that.
+/// Every receive of a bucket is posted before any neighbour can send it (each into its own
+/// scratch chunk, 2(P−1) of them per bucket, about twice the bucket): the first round's by
+/// `prepare()`, every later round's the moment the round before completes. A message that
+/// arrives before its receive is posted is buffered by the MPI library, which allocates for it
+/// (Open MPI's ob1 over TCP: up to 64 KB per early fragment), and the left neighbour can run up
+/// to P − 1 steps ahead (its step s needs only rank r − s's step 0 to have started), so posting a
+/// step or two ahead is not enough across machines. The ring works on its own duplicate of the
+/// communicator: rings on one communicator (plans, the path buffer) never match each other's
+/// messages, and receives left posted for a plan not in use wait harmlessly.
 public final class RingAllReduce: BucketReduction {
     let buckets: [UnsafeMutableBufferPointer<Float>]
     let ranks: Int
     let rank: Int
     /// Phase steps per bucket: 2(P − 1).
     let steps: Int
+    /// This ring's own communicator (a duplicate); nil at one rank.
+    private let communicator: Communicator?
     private let requests: PersistentRequests
-    /// Each bucket's receive scratch (`slots` of its largest chunk) in one block.
+    /// Each bucket's receive scratch (`steps` chunks of its largest chunk) in one block.
     private let scratch: UnsafeMutablePointer<Float>
     private let scratchOffset: [Int]
     private let chunkCapacity: [Int]
-    /// Scratch chunks per bucket: two (reduce-scatter receives alternate), one at 2 ranks.
-    let slots: Int
     /// Per bucket: the step in flight; -1 before `start`, `steps` once complete.
     private var step: [Int]
-    /// Per bucket: the receives posted this round, steps 0 ..< posted[b].
-    private var posted: [Int]
+    /// Per bucket: every receive of its next (or current) round is posted.
+    private var armed: [Bool]
     private var closed = false
 
     /// Collective over `communicator`: every rank passes buckets of the same sizes in the same order.
-    public init(communicator: Communicator, buckets: [UnsafeMutableBufferPointer<Float>]) throws {
+    public init(communicator parent: Communicator, buckets: [UnsafeMutableBufferPointer<Float>]) throws {
         self.buckets = buckets
-        ranks = communicator.size
-        rank = communicator.rank
+        ranks = parent.size
+        rank = parent.rank
         steps = 2 * (ranks - 1)
         let P = ranks, r = rank
-        slots = min(2, max(P - 1, 1))
         var offsets: [Int] = [], capacities: [Int] = []
         var total = 0
         for b in buckets {
             offsets.append(total)
             capacities.append(P > 1 ? (b.count + P - 1) / P : 0)
-            total += slots * capacities.last!
+            total += steps * capacities.last!
         }
         scratchOffset = offsets
         chunkCapacity = capacities
-        scratch = .allocate(capacity: max(total, 1))
-        scratch.initialize(repeating: 0, count: max(total, 1))
         step = Array(repeating: -1, count: buckets.count)
-        posted = Array(repeating: 0, count: buckets.count)
-        requests = PersistentRequests(communicator: communicator, capacity: buckets.count * 2 * steps)
-        guard P > 1 else { return }
-        let tagLimit = try PersistentRequests.tagUpperBound(communicator)
+        armed = Array(repeating: false, count: buckets.count)
+        guard P > 1 else {
+            communicator = nil
+            requests = PersistentRequests(communicator: parent, capacity: 0)
+            scratch = .allocate(capacity: 1)
+            scratch.initialize(to: 0)
+            return
+        }
+        let tagLimit = try PersistentRequests.tagUpperBound(parent)
         guard buckets.count * steps - 1 <= tagLimit else {
             throw MPIError.invalidArgument(call: "RingAllReduce", reason: "\(buckets.count) buckets × \(steps) steps need more tags than MPI_TAG_UB (\(tagLimit)): raise train.bucket_mb")
         }
+        let own = try parent.duplicate()
+        communicator = own
+        requests = PersistentRequests(communicator: own, capacity: buckets.count * 2 * steps)
+        scratch = .allocate(capacity: max(total, 1))
+        scratch.initialize(repeating: 0, count: max(total, 1))
         let right = (r + 1) % P, left = (r + P - 1) % P
         for (b, bucket) in buckets.enumerated() {
             let n = bucket.count, base = bucket.baseAddress!
+            // the sends of steps 0 ..< steps, then the receives (one MPI_Startall posts them all)
             for s in 0..<steps {
-                let tag = b * steps + s
                 let reduceScatter = s < P - 1
                 let t = reduceScatter ? s : s - (P - 1)
                 let send = Self.chunk(reduceScatter ? r - t : r + 1 - t, of: n, ranks: P)
+                try requests.addSend(UnsafeBufferPointer(start: base + send.lower, count: send.count), to: right, tag: b * steps + s)
+            }
+            for s in 0..<steps {
+                let reduceScatter = s < P - 1
+                let t = reduceScatter ? s : s - (P - 1)
                 let receive = Self.chunk(reduceScatter ? r - t - 1 : r - t, of: n, ranks: P)
-                try requests.addSend(UnsafeBufferPointer(start: base + send.lower, count: send.count), to: right, tag: tag)
-                let into = reduceScatter ? scratch + offsets[b] + (s % slots) * capacities[b] : base + receive.lower
-                try requests.addReceive(UnsafeMutableBufferPointer(start: into, count: receive.count), from: left, tag: tag)
+                try requests.addReceive(UnsafeMutableBufferPointer(start: slot(b, s), count: receive.count), from: left, tag: b * steps + s)
             }
         }
     }
 
     deinit {
-        if !closed { try? requests.free() }
+        if !closed { try? close() }
         scratch.deallocate()
     }
 
@@ -102,26 +116,31 @@ public final class RingAllReduce: BucketReduction {
         }
     }
 
-    /// Posts every bucket's first receive (call before the buckets' values are written: before
-    /// backward). Optional: `start` posts what is not.
+    /// Floats of receive scratch this ring holds: 2(P − 1) chunks of every bucket.
+    public var scratchCount: Int { scratchOffset.last.map { $0 + steps * chunkCapacity.last! } ?? 0 }
+
+    /// The buckets whose every receive of the coming round is posted.
+    public var armedBuckets: Int { armed.lazy.filter { $0 }.count }
+
+    /// Posts the receives of every bucket not posted yet (before the first round; later rounds'
+    /// are posted as the round before completes). Optional: `start` posts what is not.
     public func prepare() throws {
         guard steps > 0 else { return }
-        // a bucket in flight has posted at least its first receive
-        for b in step.indices where posted[b] == 0 {
-            try requests.start(receive(b, 0))
-            posted[b] = 1
-        }
+        for b in armed.indices where !armed[b] { try arm(b) }
     }
 
     public func start(_ b: Int) throws {
         guard steps > 0 else { step[b] = steps; return }
+        if !armed[b] { try arm(b) }
         step[b] = 0
-        try begin(b, 0)
+        try requests.start(send(b, 0))
     }
 
     public func progress() throws {
         for b in step.indices where step[b] >= 0 && step[b] < steps {
-            while step[b] < steps, try requests.testAll(pair(b, step[b])) { try advance(b) }
+            while step[b] < steps, try requests.testAll(send(b, step[b])), try requests.testAll(receive(b, step[b])) {
+                try advance(b)
+            }
         }
     }
 
@@ -132,62 +151,66 @@ public final class RingAllReduce: BucketReduction {
             try progress()
             // the oldest bucket still in flight: wait for its current step
             guard let b = step.indices.first(where: { step[$0] >= 0 && step[$0] < steps }) else { break }
-            try requests.waitAll(pair(b, step[b]))
+            try requests.waitAll(send(b, step[b]))
+            try requests.waitAll(receive(b, step[b]))
             try advance(b)
         }
     }
 
+    /// Withdraws the receives posted for a round that will not come, frees the requests and the
+    /// ring's communicator (collective: every rank calls it). Idempotent.
     public func close() throws {
         guard !closed else { return }
         closed = true
+        guard let communicator else { return }
+        for b in armed.indices where armed[b] && (step[b] < 0 || step[b] == steps) {
+            try requests.cancel(receives(b))
+            armed[b] = false
+        }
         try requests.free()
+        try communicator.close()
     }
 
-    /// The requests of bucket b's step s: its send, then its receive.
+    /// Bucket b's step-s scratch chunk.
     @inline(__always)
-    private func pair(_ b: Int, _ s: Int) -> Range<Int> {
-        let first = (b * steps + s) * 2
-        return first..<(first + 2)
+    private func slot(_ b: Int, _ s: Int) -> UnsafeMutablePointer<Float> {
+        scratch + scratchOffset[b] + s * chunkCapacity[b]
     }
 
     @inline(__always)
-    private func send(_ b: Int, _ s: Int) -> Range<Int> { let i = (b * steps + s) * 2; return i..<(i + 1) }
+    private func send(_ b: Int, _ s: Int) -> Range<Int> { let i = 2 * b * steps + s; return i..<(i + 1) }
 
     @inline(__always)
-    private func receive(_ b: Int, _ s: Int) -> Range<Int> { let i = (b * steps + s) * 2 + 1; return i..<(i + 1) }
+    private func receive(_ b: Int, _ s: Int) -> Range<Int> { let i = (2 * b + 1) * steps + s; return i..<(i + 1) }
 
-    /// Step g of bucket b starts: its receive (unless posted already), its send, and the next
-    /// step's receive when that is safe already.
-    private func begin(_ b: Int, _ g: Int) throws {
-        if posted[b] <= g {
-            try requests.start(receive(b, g))
-            posted[b] = g + 1
-        }
-        try requests.start(send(b, g))
-        let next = g + 1
-        if next < steps && posted[b] == next && canPostEarly(next) {
-            try requests.start(receive(b, next))
-            posted[b] = next + 1
-        }
-    }
-
-    /// Whether receive g may be posted when step g − 1 starts: a reduce-scatter receive always
-    /// (its scratch slot was consumed at the end of step g − 2); an all-gather receive, into chunk
-    /// (r − t), once reduce-scatter step t's send of that chunk has completed (t = g − (P − 1) ≤
-    /// g − 2): from 3 ranks on.
     @inline(__always)
-    private func canPostEarly(_ g: Int) -> Bool {
-        g < ranks - 1 || ranks >= 3
+    private func receives(_ b: Int) -> Range<Int> { let i = (2 * b + 1) * steps; return i..<(i + steps) }
+
+    /// Posts every receive of bucket b's next round.
+    private func arm(_ b: Int) throws {
+        try requests.start(receives(b))
+        armed[b] = true
     }
 
-    /// Bucket b's current step has completed: add what a reduce-scatter step received, start the next.
+    /// Bucket b's current step has completed: add (reduce-scatter) or copy (all-gather) what it
+    /// received, start the next step's send; after the last, post the next round's receives.
     private func advance(_ b: Int) throws {
         let s = step[b]
-        if s < ranks - 1 {
-            let c = Self.chunk(rank - s - 1, of: buckets[b].count, ranks: ranks)
-            ElementWise.accumulate(buckets[b].baseAddress! + c.lower, scratch + scratchOffset[b] + (s % slots) * chunkCapacity[b], count: c.count)
+        let reduceScatter = s < ranks - 1
+        let t = reduceScatter ? s : s - (ranks - 1)
+        let c = Self.chunk(reduceScatter ? rank - t - 1 : rank - t, of: buckets[b].count, ranks: ranks)
+        let into = buckets[b].baseAddress! + c.lower
+        if reduceScatter {
+            ElementWise.accumulate(into, slot(b, s), count: c.count)
+        } else {
+            into.update(from: slot(b, s), count: c.count)
         }
         step[b] = s + 1
-        if s + 1 < steps { try begin(b, s + 1) } else { posted[b] = 0 }
+        if s + 1 < steps {
+            try requests.start(send(b, s + 1))
+        } else {
+            // every scratch chunk of this round is consumed: the next round's receives can wait there
+            try arm(b)
+        }
     }
 }

@@ -4,7 +4,7 @@ import CMPI
 /// (see `Communicator+Collectives.swift`).
 ///
 /// `MPIRuntime.world()` gives the world communicator, which is never freed. Communicators made
-/// by `split(color:key:)` and `splitShared(key:)` are freed with `MPI_Comm_free` by `close()`
+/// by `split(color:key:)`, `splitShared(key:)` and `duplicate()` are freed with `MPI_Comm_free` by `close()`
 /// (collective: every member calls it); `deinit` frees a communicator that was not closed, as a
 /// safety net only. Operations on a closed communicator throw `MPIError.communicatorClosed`,
 /// after `MPIRuntime.finalize()` they throw `MPIError.finalized`.
@@ -85,6 +85,16 @@ public final class Communicator {
         let comm = try liveHandle(call)
         var newComm: MPI_Comm? = nil
         try mpiCheck(MPI_Comm_split(comm, try mpiInt(color, call, "color"), try mpiInt(key, call, "key"), &newComm), call)
+        return try Communicator.adopt(newComm, call: call)
+    }
+
+    /// A communicator of the same processes in the same order with its own matching context
+    /// (`MPI_Comm_dup`, collective): messages on it never match receives on this one.
+    public func duplicate() throws -> Communicator {
+        let call = "MPI_Comm_dup"
+        let comm = try liveHandle(call)
+        var newComm: MPI_Comm? = nil
+        try mpiCheck(MPI_Comm_dup(comm, &newComm), call)
         return try Communicator.adopt(newComm, call: call)
     }
 

@@ -90,6 +90,16 @@ public final class PersistentRequests {
         try mpiCheck(MPI_Waitall(Int32(range.count), handles + range.lowerBound, kelm_mpi_statuses_ignore()), call)
     }
 
+    /// Cancels the active requests of `range` (`MPI_Cancel`) and completes them (`MPI_Waitall`):
+    /// a receive posted for a message that will not come is inactive afterwards. A request that
+    /// completed before the cancel is simply completed.
+    public func cancel(_ range: Range<Int>) throws {
+        let call = "MPI_Cancel"
+        try requireLive(range, call)
+        for i in range { try mpiCheck(MPI_Cancel(handles + i), call) }
+        try mpiCheck(MPI_Waitall(Int32(range.count), handles + range.lowerBound, kelm_mpi_statuses_ignore()), "MPI_Waitall")
+    }
+
     /// Frees every request (`MPI_Request_free`); they must be inactive. Idempotent; after
     /// `MPIRuntime.finalize()` it only marks them freed (MPI released them).
     public func free() throws {

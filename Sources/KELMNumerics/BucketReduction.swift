@@ -27,12 +27,6 @@ extension Collective {
     public func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>]) throws -> BucketReduction {
         StartedBucketReduction(collective: self, buckets: buckets)
     }
-
-    /// The collective's own reduction, or with `started` the generic one (`train.allreduce:
-    /// iallreduce`, one `startAllReduceSum` per bucket and step).
-    public func bucketReduction(_ buckets: [UnsafeMutableBufferPointer<Float>], started: Bool) throws -> BucketReduction {
-        started ? StartedBucketReduction(collective: self, buckets: buckets) : try bucketReduction(buckets)
-    }
 }
 
 /// A `BucketReduction` that starts one `startAllReduceSum` per bucket (for MPI,

@@ -29,7 +29,7 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Gradient bucket cap in MiB.")
     var bucketMB = 4.0
 
-    @Option(help: "How dense buckets are summed (train.allreduce): auto (the node's shared memory when every rank is on one node; hierarchical over nodes of the same number of ranks, two or more; else the MPI ring), mpi (the ring over persistent requests), hierarchical or iallreduce (MPI_Iallreduce).")
+    @Option(help: "How dense buckets are summed (train.allreduce): auto (the node's shared memory when every rank is on one node; hierarchical over nodes of the same number of ranks, two or more; else the MPI ring), mpi (the ring over persistent requests) or hierarchical.")
     var allreduce = "auto"
 
     @Flag(help: "Print one JSON object instead of a table.")

@@ -439,7 +439,7 @@ final class ConfigurationTests: XCTestCase {
         let keys: [(String, String)] = [
             ("train.param_policy", "knowledge-paths, ffn-routed, full"),
             ("train.nonfinite", "stop, skip"),
-            ("train.allreduce", "auto, mpi, hierarchical, iallreduce"),
+            ("train.allreduce", "auto, mpi, hierarchical"),
             ("routing.ig_mode", "joint, per-layer"),
             ("memory.refresh", "full, rolling"),
             ("memory.scope", "all, reachable"),

@@ -81,6 +81,60 @@ final class RingAllReduceTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-3)
     }
 
+    /// Two rings on one communicator (the dense buckets and the path buffer, or two bucket plans)
+    /// in flight at once, started in a different order on every rank: each ring matches only its
+    /// own messages (its own duplicate of the communicator).
+    func testTwoRingsOnOneCommunicatorDoNotMatchEachOthersMessages() throws {
+        let world = try MPIRuntime.world()
+        let a = FlatBuffer(count: 1000), b = FlatBuffer(count: 1000)
+        let ringA = try RingAllReduce(communicator: world, buckets: [UnsafeMutableBufferPointer(start: a.pointer, count: 1000)])
+        let ringB = try RingAllReduce(communicator: world, buckets: [UnsafeMutableBufferPointer(start: b.pointer, count: 1000)])
+        defer { try? ringA.close(); try? ringB.close() }
+        let ranksSum = Float(world.size * (world.size + 1) / 2)
+        for round in 0..<3 {
+            for i in 0..<1000 { a.pointer[i] = Float(world.rank + 1); b.pointer[i] = Float(world.rank + 1) * 100 }
+            try ringA.prepare(); try ringB.prepare()
+            // same-sized buckets with the same tags: on one communicator the first posted receive would take either
+            if (world.rank + round) % 2 == 0 {
+                try ringA.start(0); try ringA.progress(); try ringB.start(0)
+            } else {
+                try ringB.start(0); try ringB.progress(); try ringA.start(0)
+            }
+            try ringB.finish(); try ringA.finish()
+            XCTAssertEqual((0..<1000).filter { a.pointer[$0] != ranksSum }.count, 0, "round \(round): ring A")
+            XCTAssertEqual((0..<1000).filter { b.pointer[$0] != 100 * ranksSum }.count, 0, "round \(round): ring B")
+        }
+    }
+
+    /// A completed round leaves the next round's receives posted (no neighbour's message can
+    /// arrive unexpected, which the MPI library would buffer in memory it allocates), each in its
+    /// own scratch chunk; `close` withdraws them, and the communicator works normally afterwards.
+    func testTheNextRoundsReceivesArePostedAsARoundCompletesAndWithdrawnOnClose() throws {
+        let world = try MPIRuntime.world()
+        let buffer = FlatBuffer(count: Self.sizes.reduce(0, +))
+        let ring = try RingAllReduce(communicator: world, buckets: makeBuckets(buffer))
+        let P = world.size
+        let chunks = Self.sizes.map { P > 1 ? 2 * (P - 1) * (($0 + P - 1) / P) : 0 }.reduce(0, +)
+        XCTAssertEqual(ring.scratchCount, chunks)
+        XCTAssertEqual(ring.armedBuckets, 0)
+        try ring.prepare()
+        XCTAssertEqual(ring.armedBuckets, P > 1 ? Self.sizes.count : 0)
+        for i in 0..<buffer.count { buffer.pointer[i] = 1 }
+        try ring.start(0)
+        try ring.finish()
+        // bucket 0 completed and re-posted; the others still wait with the first round's receives
+        XCTAssertEqual(ring.armedBuckets, P > 1 ? Self.sizes.count : 0)
+        for b in 1..<Self.sizes.count { try ring.start(b) }
+        try ring.finish()
+        XCTAssertEqual((0..<buffer.count).filter { buffer.pointer[$0] != Float(P) }.count, 0)
+        XCTAssertEqual(ring.armedBuckets, P > 1 ? Self.sizes.count : 0)
+        try ring.close()
+        XCTAssertEqual(ring.armedBuckets, 0)
+        var probe: [Float] = [1]
+        try probe.withUnsafeMutableBufferPointer { try world.allReduce($0, op: .sum) }
+        XCTAssertEqual(probe[0], Float(P))
+    }
+
     /// The bytes a rank sends: 2 (P − 1) chunks of every bucket.
     func testBytesSentAreTwiceTheBucketLessOneChunk() {
         XCTAssertEqual(RingAllReduce.bytesSent(counts: [100], ranks: 1), 0)

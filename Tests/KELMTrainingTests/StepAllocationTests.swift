@@ -122,4 +122,20 @@ final class MultiRankStepAllocationTests: XCTestCase {
         try StepAllocationTests.check(policy: "full", collective: collective, allreduce: "mpi")
         try StepAllocationTests.check(policy: "knowledge-paths", collective: collective, allreduce: "mpi")
     }
+
+    /// `train.allreduce: hierarchical`: on one machine the node's shared memory; across machines
+    /// (the multihost tests run this on the simulated cluster) each node's window, then the ring
+    /// among the ranks of one local index.
+    func testHierarchicalStepDoesNotAllocate() throws {
+        guard StepAllocationTests.counters() != nil else {
+            throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
+        }
+        let world = try MPIRuntime.world()
+        let collective = MPICollective(world)
+        defer { XCTAssertNoThrow(try collective.close()) }
+        try StepAllocationTests.check(policy: "full", collective: collective, allreduce: "hierarchical",
+                                      expectSharedGradients: world.size > 1)
+        try StepAllocationTests.check(policy: "knowledge-paths", collective: collective, allreduce: "hierarchical",
+                                      expectSharedGradients: world.size > 1)
+    }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The multi-rank tests on a simulated cluster (launch/netns-cluster.sh): Open MPI over TCP only
 # between network namespaces, at 2 and 3 hosts of one rank and 2 hosts of 2 ranks (which share
-# their host's memory); then `kelm-dist train` on 2 hosts.
+# their host's memory); the allocation test with the counter preloaded on every rank at 2 × 2 and
+# 3 × 1; bytes on the wire; then `kelm-dist train` on 2 hosts.
 # Needs root and network namespaces (else prints that it was skipped and exits 0). Builds
 # nothing: expects the debug build of the tests and of kelm-dist.
 #
@@ -57,10 +58,11 @@ fail() { echo "multihost: FAILED: $*" >&2; failed=$(( failed + 1 )); }
 
 # on_cluster HOSTS SCRIPT [RANKS-PER-HOST]: runs the bash SCRIPT on a fresh cluster of HOSTS
 # namespaces (every mpirun in it under its own timeout), output to the terminal and to $log;
-# returns the cluster's exit status. The script gets $bin, $kelm, $classes, $mpirun_limit, $out.
+# returns the cluster's exit status. The script gets $bin, $kelm, $classes, $mpirun_limit, $out,
+# $counter (the allocation counter, once built).
 on_cluster() {
     local hosts="$1" script="$2" per_host="${3:-1}" status=0
-    bin="$bin" kelm="$kelm" classes="$classes" mpirun_limit="$mpirun_limit" out="$work/run" \
+    bin="$bin" kelm="$kelm" classes="$classes" mpirun_limit="$mpirun_limit" out="$work/run" counter="$work/allocation-counter.so" \
         bash "$cluster" run --hosts "$hosts" --ranks-per-host "$per_host" --timeout "$cluster_limit" -- \
         bash -c "set -euo pipefail; $script" 2>&1 | tee "$log" \
         || status="${PIPESTATUS[0]}"
@@ -94,6 +96,32 @@ for layout in "2 1" "3 1" "2 2"; do
         fail "$name: only $busy_links of $hosts links carried 256 kB or more each way"
     else
         pass "$name: every rank passed"
+    fi
+done
+
+# The training step allocates nothing across machines either, on every path: the allocation test
+# with the counter preloaded on every rank (as Tests/run-tests.sh does on one machine), at 2 hosts
+# × 2 ranks (auto: hierarchical; mpi: the flat ring over TCP; hierarchical forced) and at 3 hosts
+# of one rank (auto and mpi: the ring; hierarchical: one-rank windows and the ring).
+cc_bin="$(command -v cc || command -v clang)"
+"$cc_bin" -O2 -shared -fPIC -o "$work/allocation-counter.so" Tests/allocation-counter/allocation-counter.c
+allocation_tests="testSharedMemoryStepDoesNotAllocate testMPIRingStepDoesNotAllocate testHierarchicalStepDoesNotAllocate"
+for layout in "2 2" "3 1"; do
+    read -r hosts per_host <<<"$layout"
+    ranks=$(( hosts * per_host ))
+    echo "multihost: the step allocates nothing, $hosts hosts × $per_host ranks"
+    status=0
+    on_cluster "$hosts" 'timeout -k 10 "$mpirun_limit" "$KELM_NETNS_MPIRUN" -x LD_PRELOAD="$counter" --tag-output \
+        "$bin" KELMTrainingTests.MultiRankStepAllocationTests' "$per_host" || status=$?
+    missing=""
+    for test in $allocation_tests; do
+        [[ "$(grep -c "Test Case 'MultiRankStepAllocationTests.$test' passed" "$log" || true)" -eq "$ranks" ]] || missing+=" $test"
+    done
+    if [[ "$status" -eq 0 && -z "$missing" ]] && ! grep -q "skipped" "$log"; then
+        pass "$hosts hosts × $per_host ranks: no rank allocates in the step ($(grep -o 'StepAllocationTests: [^,]*, accumulation 1, [0-9]* rank(s), allreduce [a-z]*: [0-9]* allocations, [0-9]* bytes per step, largest [0-9]* bytes' "$log" \
+            | awk '{ if ($(NF-1) > worst) worst = $(NF-1) } END { print "largest " worst + 0 " bytes" }'))"
+    else
+        fail "allocation test at $hosts hosts × $per_host ranks (exit $status; not passed on every rank:${missing:- none}; $(grep -c skipped "$log" || true) skipped)"
     fi
 done
 

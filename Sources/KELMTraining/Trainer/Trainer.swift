@@ -132,7 +132,7 @@ public final class Trainer {
             nodeSharing: config.train.allreduce == .auto || config.train.allreduce == .hierarchical ? nodeSharing : nil,
             hierarchy: config.train.allreduce == .hierarchical ? .always : .whenSeveralRanksPerNode,
             wordEmbeddings: try wordRows.map { (try table.entry(named: "lm.embeddings.word_embeddings.weight"), $0.capacity) },
-            pathGradients: selector?.paths.packed, started: config.train.allreduce == .iallreduce)
+            pathGradients: selector?.paths.packed)
         notes += Self.startUpNotes(config: config, collective: collective, exchange: exchange, adaptSteps: adaptSteps, routes: selector != nil)
         // an LM without an MLM head whose decoder the preset freezes from the start: warn
         if initFrom ?? config.model.initFrom != nil, !fromPretrained.contains("mlm.transform.dense.weight"),

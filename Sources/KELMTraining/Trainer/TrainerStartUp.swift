@@ -66,9 +66,7 @@ extension Trainer {
         } else if exchange.shared != nil {
             notes.append("dense gradients are summed through the node's shared memory (all \(collective.size) ranks on one node; train.allreduce: mpi sends them through MPI instead)")
         } else if collective.size > 1 {
-            let how = config.train.allreduce == .iallreduce
-                ? "one MPI_Iallreduce per bucket (train.allreduce: iallreduce)"
-                : "an MPI ring over persistent point-to-point requests"
+            let how = "an MPI ring over persistent point-to-point requests"
             let why = config.train.allreduce == .auto
                 ? ": the ranks span several nodes, or /dev/shm has no room for \(collective.size) × \(exchange.gradientCount * 4 / 1_000_000) MB" : ""
             notes.append("dense gradients go through \(how)\(why)")
