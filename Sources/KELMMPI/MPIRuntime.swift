@@ -84,9 +84,16 @@ public enum MPIRuntime {
     ///   carries the whole buffer twice each way, one direction after the other. The ring sends
     ///   2(n−1)/n of the buffer each way per rank, both directions at once. docs/multihost.md
     ///   has the measurements.
+    /// - `btl_tcp_flags` without `put`: with a receive posted before its message arrives (as the
+    ///   gradient ring posts all of them), ob1 otherwise answers a large message over TCP with an
+    ///   emulated put, which moves only while the sender sits in a blocking wait: on the simulated
+    ///   cluster (2 hosts, 1 Gbit/s) no bucket completed during backward and the `full` step took
+    ///   1,713–1,752 ms; with sends only, 1,331–1,340 ms (unlimited links: 1,020–1,057 against
+    ///   1,055–1,059). docs/multihost.md, "Progress over TCP".
     /// Other MPI libraries ignore these variables.
     public static let defaultOpenMPIParameters: [(name: String, value: String)] = [
         ("coll_libnbc_iallreduce_algorithm", "1"),
+        ("btl_tcp_flags", "send,inplace,need-ack,need-csum"),
     ]
 
     /// The value of the integer MPI control variable `name` (`MPI_T`; Open MPI exposes its MCA

@@ -118,6 +118,16 @@ final class AllReduceTests: XCTestCase {
         }
     }
 
+    /// TCP sends large messages without the emulated put (set before MPI_Init,
+    /// MPIRuntime.defaultOpenMPIParameters): with the receives posted ahead, a put moves only
+    /// inside blocking waits and the gradient buckets would not overlap backward across machines.
+    func testTCPSendsLargeMessagesWithoutPut() throws {
+        _ = try worldCommunicator()
+        let flags = try XCTUnwrap(try MPIRuntime.integerControlVariable("btl_tcp_flags"), "Open MPI's TCP transport is loaded")
+        XCTAssertEqual(flags & 0x2, 0, "btl_tcp_flags \(flags) has put (0x2)")
+        XCTAssertEqual(flags & 0x1, 0x1, "btl_tcp_flags \(flags) lacks send (0x1)")
+    }
+
     private static let expectAlgorithmVariable = "KELM_MPI_TEST_EXPECT_IALLREDUCE_ALGORITHM"
 
     /// A choice of the launcher (`mpirun --mca coll_libnbc_iallreduce_algorithm 2` puts it in the

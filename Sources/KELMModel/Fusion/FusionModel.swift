@@ -200,15 +200,18 @@ public final class FusionModel {
                           params: params, grads: sinks.heads)
         progress?.completed(.heads)
         finalStates.backward(dX0: dX0.pointer, dXK: dX, dOutput: dNodes.pointer, nodes: N, params: params, grads: sinks.gnn)
+        progress?.poll()
         for j in stride(from: c.fusionLayers - 1, through: 0, by: -1) {
             profiler?.begin(.mint)
             mint[j].backward(dH: dH, dX: dX, text: text, graph: graph, params: params, grads: sinks.mint)
+            progress?.poll()
             profiler?.begin(.gnn)
             // the first fusion layer's GNN input is x⁰
             let dXTarget = j == 0 ? dX0.pointer : dXIn
             if j > 0 { dXIn.update(repeating: 0, count: N * g) }
             gnnLayers[j].backward(dInput: dXTarget, dOutput: dX, graph: graph, edges: edgeEncoder, params: params,
                                   grads: sinks.gnn, scratch: gnnScratch)
+            progress?.poll()
             let wanted = c.firstFusionLayer + j >= lowestWanting
             if wanted { dHIn.update(repeating: 0, count: n * d) }
             layers[c.firstFusionLayer + j].backward(dInput: wanted ? dHIn : nil, dOutput: dH, batch: text, params: params,
