@@ -11,6 +11,11 @@ import Foundation
 /// 2(M−1) latencies. What is still in flight when backward ends, and the knowledge-path buffer
 /// reduced after it, is exposed. The compute is rank 0 alone (L = 1) or the measured L ranks
 /// together on one machine (their shared-memory reduction and shared caches included).
+///
+/// The simulated cluster (launch/netns-cluster.sh) runs all its machines on one machine's cores:
+/// `predictSimulatedCluster` takes the compute of the measurement's P ranks together (without
+/// their reduction) for P simulated machines of one rank, the way those ranks share the cores,
+/// and adds what every host's TCP stack takes from those cores (`NetworkCost`).
 public struct ScalingModel: Sendable {
     public struct Link: Sendable {
         public var bitsPerSecond: Double
@@ -19,6 +24,20 @@ public struct ScalingModel: Sendable {
         public init(gbit: Double, latencyMicroseconds: Double = 50) {
             bitsPerSecond = gbit * 1e9
             latency = latencyMicroseconds * 1e-6
+        }
+    }
+
+    /// The CPU a host's network stack spends per megabyte a rank sends (and the matching receive
+    /// at the other end), taken from compute when every core computes: measured where the CPU,
+    /// not the link, bounds an all-reduce (`bench allreduce` on unlimited simulated links:
+    /// time × cores ÷ megabytes all ranks send).
+    public struct NetworkCost: Sendable {
+        public var coreMsPerMB: Double
+        /// Cores the simulated cluster's ranks and network stacks share.
+        public var cores: Int
+        public init(coreMsPerMB: Double, cores: Int) {
+            self.coreMsPerMB = coreMsPerMB
+            self.cores = cores
         }
     }
 
@@ -37,7 +56,9 @@ public struct ScalingModel: Sendable {
         public var ranksPerMachine: Int
         public var computeMs: Double
         public var exposedMs: Double
-        public var stepMs: Double { computeMs + exposedMs }
+        /// Compute time lost to the network stack's CPU work (simulated cluster only).
+        public var networkCpuMs: Double = 0
+        public var stepMs: Double { computeMs + networkCpuMs + exposedMs }
         /// Per-rank throughput against one rank alone on one machine.
         public var efficiency: Double
         /// Bytes each machine sends per step (dense buckets and path buffer).
@@ -63,6 +84,8 @@ public struct ScalingModel: Sendable {
     /// The measured ranks together on one machine (ms per step), and how many.
     public let togetherMs: Double
     public let measuredRanks: Int
+    /// The measured ranks' compute together (their step less its exposed reduction).
+    public let togetherComputeMs: Double
     public let buckets: [Bucket]
     /// Bytes reduced after backward (the packed knowledge paths).
     public let pathBytes: Int
@@ -74,16 +97,20 @@ public struct ScalingModel: Sendable {
         aloneMs = a.forward_ms + a.backward_ms + a.optimizer_ms + a.other_ms
         let t = r.phases
         togetherMs = t.forward_ms + t.backward_ms + t.exposed_comm_ms + t.optimizer_ms + t.other_ms
+        // the median step (the phases' medians need not add up to it when steps vary) less its reduction
+        togetherComputeMs = r.sec_per_step * 1000 - t.exposed_comm_ms
         measuredRanks = r.ranks
         buckets = r.buckets.map { Bucket(bytes: $0.bytes, readyMs: -$0.started_before_backward_end_ms) }
         pathBytes = max(0, r.bytes_allreduced - r.buckets.reduce(0) { $0 + $1.bytes })
     }
 
     /// For tests: the parts directly.
-    public init(policy: String, aloneMs: Double, togetherMs: Double, measuredRanks: Int, buckets: [Bucket], pathBytes: Int) {
+    public init(policy: String, aloneMs: Double, togetherMs: Double, togetherComputeMs: Double? = nil, measuredRanks: Int,
+                buckets: [Bucket], pathBytes: Int) {
         self.policy = policy
         self.aloneMs = aloneMs
         self.togetherMs = togetherMs
+        self.togetherComputeMs = togetherComputeMs ?? togetherMs
         self.measuredRanks = measuredRanks
         self.buckets = buckets
         self.pathBytes = pathBytes
@@ -98,7 +125,22 @@ public struct ScalingModel: Sendable {
 
     public func predict(machines m: Int, ranksPerMachine l: Int, link: Link) throws -> Prediction {
         guard l == 1 || l == measuredRanks else { throw Failure.ranksPerMachineNotMeasured(asked: l, measured: measuredRanks) }
-        let compute = l == 1 ? aloneMs : togetherMs
+        return predict(machines: m, ranksPerMachine: l, computeMs: l == 1 ? aloneMs : togetherMs, link: link)
+    }
+
+    /// The simulated cluster of as many one-rank machines as the measurement had ranks, all on
+    /// the measuring machine's cores: each rank computes as the measured ranks did together.
+    public func predictSimulatedCluster(link: Link, network: NetworkCost? = nil) -> Prediction {
+        var p = predict(machines: measuredRanks, ranksPerMachine: 1, computeMs: togetherComputeMs, link: link)
+        if let network {
+            // every host sends bytesPerMachine a step; their stacks share the cores with compute
+            p.networkCpuMs = Double(p.machines) * p.bytesPerMachine / 1e6 * network.coreMsPerMB / Double(network.cores)
+            p.efficiency = aloneMs / p.stepMs
+        }
+        return p
+    }
+
+    func predict(machines m: Int, ranksPerMachine l: Int, computeMs compute: Double, link: Link) -> Prediction {
         // the link serves the buckets in the order they become ready
         var free = -Double.infinity
         for b in buckets.sorted(by: { $0.readyMs < $1.readyMs }) {

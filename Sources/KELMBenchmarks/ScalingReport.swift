@@ -18,7 +18,34 @@ public struct ScalingReport {
         public var attributionInterval = 200
         public var attributionLayers = 6
         public var ffn = 1536
+        /// Runs on the simulated cluster to check the model against (each with its link's rate):
+        /// when given, the report is the check table alone.
+        public var checks: [Check] = []
+        /// The network stack's CPU cost on the simulated cluster's shared cores (checks only).
+        public var networkCost: ScalingModel.NetworkCost? = nil
         public init() {}
+    }
+
+    /// One `bench train --json` run on the simulated cluster (P hosts of one rank).
+    public struct Check: Sendable {
+        public var name: String
+        public var gbit: Double
+        public var measured: TrainBenchmark.Result
+        public init(name: String, gbit: Double, measured: TrainBenchmark.Result) {
+            self.name = name
+            self.gbit = gbit
+            self.measured = measured
+        }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case noModelFor(check: String, policy: String, ranks: Int)
+        public var description: String {
+            switch self {
+            case let .noModelFor(check, policy, ranks):
+                return "bench scale: \(check) ran \(policy) on \(ranks) hosts; give the bench train --json of \(ranks) ranks on one machine with that policy to predict it from"
+            }
+        }
     }
 
     public let models: [ScalingModel]
@@ -26,6 +53,25 @@ public struct ScalingReport {
     public init(models: [ScalingModel], options: Options) {
         self.models = models
         self.options = options
+    }
+
+    /// The check table: per simulated-cluster run, the model's prediction from the measurement
+    /// of as many ranks on one machine with the same policy (`predictSimulatedCluster`).
+    public func checkTable() throws -> String {
+        var lines = ["| policy | hosts | link | predicted step | measured step | error | predicted network CPU | predicted exposed | measured exposed (rank 0, longest) | run |",
+                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for check in options.checks {
+            let r = check.measured
+            guard let model = models.first(where: { $0.policy == r.policy && $0.measuredRanks == r.ranks }) else {
+                throw Failure.noModelFor(check: check.name, policy: r.policy, ranks: r.ranks)
+            }
+            let p = model.predictSimulatedCluster(link: ScalingModel.Link(gbit: check.gbit, latencyMicroseconds: options.latencyMicroseconds),
+                                                  network: options.networkCost)
+            let measured = r.sec_per_step * 1000
+            let error = (p.stepMs - measured) / measured * 100
+            lines.append("| \(r.policy) | \(r.ranks) | \(fmt(check.gbit)) Gbit/s | \(fmt(p.stepMs)) ms | \(fmt(measured)) ms | \(String(format: "%+.1f", error)) % | \(fmt(p.networkCpuMs)) ms | \(fmt(p.exposedMs)) ms | \(fmt(r.exposed_comm_ms)), \(fmt(r.exposed_comm_longest_wait_ms)) ms | \(check.name) |")
+        }
+        return lines.joined(separator: "\n")
     }
 
     public var text: String {

@@ -31,6 +31,15 @@ struct BenchScale: ParsableCommand {
     @Option(help: "Entities a rolling refresh covers (memory.block_entities).")
     var blockEntities = 8192
 
+    @Option(name: .customLong("check"), help: ArgumentHelp("A bench train --json run on the simulated cluster (P hosts of one rank) and its link rate, as GBIT:FILE (repeatable): prints the model's prediction beside it, from the measurement of P ranks on one machine.", valueName: "gbit:file"))
+    var checks: [String] = []
+
+    @Option(help: "With --check: core-milliseconds the simulated hosts' TCP stacks spend per MB a rank sends (bench allreduce on unlimited simulated links: time × cores ÷ MB all ranks send); 0 leaves it out.")
+    var networkCoreMsPerMb = 0.0
+
+    @Option(help: "With --check: the cores the simulated cluster shares (default: this machine's).")
+    var cores = ProcessInfo.processInfo.activeProcessorCount
+
     func run() throws {
         var options = ScalingReport.Options()
         options.machines = try Self.list(machines, "--machines").map { Int($0) }
@@ -39,20 +48,33 @@ struct BenchScale: ParsableCommand {
         options.entitiesPerSecondPerRank = entitiesPerS
         options.refreshInterval = refreshInterval
         options.blockEntities = blockEntities
-        let models = try measurements.map { path -> ScalingModel in
-            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
-            // the last line holding a JSON object (the command may have printed progress lines before it)
-            let text = String(decoding: data, as: UTF8.self)
-            guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
-                throw ValidationError("\(path): no JSON object (the output of bench train --json)")
+        options.checks = try checks.map { spec in
+            guard let colon = spec.firstIndex(of: ":"), let g = Double(spec[..<colon]), g > 0 else {
+                throw ValidationError("--check \(spec): expected GBIT:FILE, e.g. 1:cluster-full-1gbit.json")
             }
-            do {
-                return try ScalingModel(measured: JSONDecoder().decode(TrainBenchmark.Result.self, from: Data(line.utf8)))
-            } catch let error as DecodingError {
-                throw ValidationError("\(path): not a bench train --json result (\(error))")
-            }
+            let path = String(spec[spec.index(after: colon)...])
+            return ScalingReport.Check(name: (path as NSString).lastPathComponent, gbit: g, measured: try Self.result(path))
         }
-        print(ScalingReport(models: models, options: options).text)
+        guard networkCoreMsPerMb >= 0, cores >= 1 else { throw ValidationError("--network-core-ms-per-mb must be 0 or more, --cores positive") }
+        if networkCoreMsPerMb > 0 { options.networkCost = .init(coreMsPerMB: networkCoreMsPerMb, cores: cores) }
+        let models = try measurements.map { try ScalingModel(measured: Self.result($0)) }
+        let report = ScalingReport(models: models, options: options)
+        print(options.checks.isEmpty ? report.text : try report.checkTable())
+    }
+
+    /// The bench train --json result in `path`: its last line holding a JSON object (the command
+    /// may have printed progress lines before it).
+    static func result(_ path: String) throws -> TrainBenchmark.Result {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+            throw ValidationError("\(path): no JSON object (the output of bench train --json)")
+        }
+        do {
+            return try JSONDecoder().decode(TrainBenchmark.Result.self, from: Data(line.utf8))
+        } catch let error as DecodingError {
+            throw ValidationError("\(path): not a bench train --json result (\(error))")
+        }
     }
 
     static func list(_ text: String, _ name: String) throws -> [Double] {

@@ -51,6 +51,26 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertThrowsError(try m.predict(machines: 2, ranksPerMachine: 4, link: link))
     }
 
+    /// The simulated cluster: P one-rank machines on one machine's cores compute as the
+    /// measurement's P ranks did together (less their reduction), and cross P machines' links.
+    func testSimulatedClusterComputesAsTheMeasuredRanksTogether() throws {
+        let m = ScalingModel(policy: "full", aloneMs: 100, togetherMs: 130, togetherComputeMs: 120, measuredRanks: 3,
+                             buckets: [.init(bytes: 125_000_000, readyMs: 0)], pathBytes: 0)
+        let p = m.predictSimulatedCluster(link: link)
+        XCTAssertEqual(p.machines, 3)
+        XCTAssertEqual(p.ranksPerMachine, 1)
+        XCTAssertEqual(p.computeMs, 120)
+        XCTAssertEqual(p.exposedMs, 4.0 / 3 * 1000, accuracy: 1e-6)
+        XCTAssertEqual(p.stepMs, 120 + 4.0 / 3 * 1000, accuracy: 1e-6)
+        // each of the 3 hosts sends 4/3 × 125 MB; at 1.5 core-ms per MB over 2 cores: 375 ms
+        let costed = m.predictSimulatedCluster(link: link, network: .init(coreMsPerMB: 1.5, cores: 2))
+        XCTAssertEqual(costed.networkCpuMs, 3 * 4.0 / 3 * 125 * 1.5 / 2, accuracy: 1e-9)
+        XCTAssertEqual(costed.stepMs, 120 + 375 + 4.0 / 3 * 1000, accuracy: 1e-6)
+        XCTAssertEqual(costed.efficiency, 100 / costed.stepMs, accuracy: 1e-12)
+        // a real cluster of 3 one-rank machines computes as one rank alone
+        XCTAssertEqual(try m.predict(machines: 3, ranksPerMachine: 1, link: link).computeMs, 100)
+    }
+
     /// Refresh: |E| / ranks descriptions encoded, (M−1)/M of |E|·d·bytes gathered, over the interval.
     func testRefreshPerStep() {
         let r = ScalingModel.refreshPerStepMs(entities: 1_000_000, hidden: 250, bytesPerValue: 4, interval: 100,

@@ -118,14 +118,18 @@ final class AllReduceTests: XCTestCase {
         }
     }
 
-    /// TCP sends large messages without the emulated put (set before MPI_Init,
+    /// TCP sends large messages without the emulated put, chunks up to 4 MiB eagerly (set before MPI_Init,
     /// MPIRuntime.defaultOpenMPIParameters): with the receives posted ahead, a put moves only
     /// inside blocking waits and the gradient buckets would not overlap backward across machines.
-    func testTCPSendsLargeMessagesWithoutPut() throws {
+    func testTCPSendsLargeMessagesEagerlyWithoutPut() throws {
         _ = try worldCommunicator()
         let flags = try XCTUnwrap(try MPIRuntime.integerControlVariable("btl_tcp_flags"), "Open MPI's TCP transport is loaded")
         XCTAssertEqual(flags & 0x2, 0, "btl_tcp_flags \(flags) has put (0x2)")
         XCTAssertEqual(flags & 0x1, 0x1, "btl_tcp_flags \(flags) lacks send (0x1)")
+        // and a ring chunk of a 4 MiB bucket goes eagerly, in one message
+        for name in ["btl_tcp_eager_limit", "btl_tcp_rndv_eager_limit", "btl_tcp_max_send_size"] {
+            XCTAssertEqual(try MPIRuntime.integerControlVariable(name), 4_194_304, name)
+        }
     }
 
     private static let expectAlgorithmVariable = "KELM_MPI_TEST_EXPECT_IALLREDUCE_ALGORITHM"

@@ -209,9 +209,32 @@ final class BenchScaleCommandTests: XCTestCase {
     func testPredictsFromAMeasurement() throws {
         let r = try CommandRunner.run(["bench", "scale", Self.measurement, "--machines", "1,2", "--gbit", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("full: one rank alone 916 ms/step"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("| 1 | 1.00 Gbit/s | 916 ms, 1.00 | 1182 ms, 0.77 |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("full: one rank alone 909 ms/step"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("| 1 | 1.00 Gbit/s | 909 ms, 1.00 | 1165 ms, 0.78 |"), r.stdout)
         XCTAssertTrue(r.stdout.contains("Entity-memory refresh"), r.stdout)
+    }
+
+    static func scaling(_ name: String) -> String {
+        URL(fileURLWithPath: measurement).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// `--check` gives docs/scaling.md's check rows from the committed runs; a run with no
+    /// measurement of as many ranks to predict it from, and a malformed --check, are named.
+    func testChecksASimulatedClusterRun() throws {
+        let r = try CommandRunner.run(["bench", "scale", Self.measurement, Self.scaling("bench-train-full-1x3.json"),
+                                       "--network-core-ms-per-mb", "1.29", "--cores", "2",
+                                       "--check", "0.967:" + Self.scaling("bench-train-full-2x1-1gbit.json"),
+                                       "--check", "0.961:" + Self.scaling("bench-train-full-3x1-1gbit.json")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("| full | 2 | 0.967 Gbit/s | 1335 ms | 1336 ms | -0.1 % | 123 ms | 281 ms |"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("| full | 3 | 0.961 Gbit/s | 2058 ms | 2227 ms | -7.6 % | 245 ms | 237 ms |"), r.stdout)
+        let missing = try CommandRunner.run(["bench", "scale", Self.measurement,
+                                             "--check", "1:" + Self.scaling("bench-train-full-3x1-1gbit.json")])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("bench-train-full-3x1-1gbit.json ran full on 3 hosts"), missing.stderr)
+        let malformed = try CommandRunner.run(["bench", "scale", Self.measurement, "--check", "fast.json"])
+        XCTAssertNotEqual(malformed.status, 0)
+        XCTAssertTrue(malformed.stderr.contains("--check fast.json: expected GBIT:FILE"), malformed.stderr)
     }
 
     /// A one-rank measurement has no timed buckets; a file that is not one is named.
