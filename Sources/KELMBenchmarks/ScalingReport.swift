@@ -40,8 +40,11 @@ public struct ScalingReport {
 
     public enum Failure: Error, CustomStringConvertible {
         case noModelFor(check: String, policy: String, ranks: Int)
+        case notOneRankPerHost(check: String, allreduce: String)
         public var description: String {
             switch self {
+            case let .notOneRankPerHost(check, allreduce):
+                return "bench scale: \(check) summed its buckets through \(allreduce); a check needs a run of one rank per simulated host (the MPI ring)"
             case let .noModelFor(check, policy, ranks):
                 return "bench scale: \(check) ran \(policy) on \(ranks) hosts; give the bench train --json of \(ranks) ranks on one machine with that policy to predict it from"
             }
@@ -62,6 +65,7 @@ public struct ScalingReport {
                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for check in options.checks {
             let r = check.measured
+            guard r.allreduce.hasPrefix("MPI ring") else { throw Failure.notOneRankPerHost(check: check.name, allreduce: r.allreduce) }
             guard let model = models.first(where: { $0.policy == r.policy && $0.measuredRanks == r.ranks }) else {
                 throw Failure.noModelFor(check: check.name, policy: r.policy, ranks: r.ranks)
             }

@@ -71,7 +71,8 @@ public final class GradientExchange {
         words = wordEmbeddings.map { WordRows(entry: $0.entry, capacity: $0.capacity, ranks: collective.size) }
     }
 
-    /// Releases the reductions' MPI requests (local; after the last step). Idempotent.
+    /// Releases the reductions' MPI requests and communicators (every rank calls it, after the
+    /// last step or when the run ends on an error). Idempotent.
     public func close() throws {
         for r in reducers { try r.close() }
         try pathReduction?.close()
@@ -94,7 +95,11 @@ public final class GradientExchange {
     }
 
     /// Call before the backward pass whose gradients are reduced (the last micro-batch's).
-    public func beginBackward() throws { try reducer.beginStep() }
+    public func beginBackward() throws {
+        try reducer.beginStep()
+        // the path buffer's receives too, before a neighbour can send (later rounds post their own)
+        try pathReduction?.prepare()
+    }
 
     /// Backward has completed the stage at position `stage`: start every bucket now complete.
     public func stageCompleted(_ stage: Int) throws { try reducer.stageCompleted(stage) }

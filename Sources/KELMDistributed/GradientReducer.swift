@@ -186,7 +186,7 @@ public final class GradientReducer {
         return Profiler.now() &- start
     }
 
-    /// Releases the reduction's MPI requests (local; after the last step).
+    /// Releases the reduction's MPI requests and communicator (every rank, after the last step).
     public func close() throws { try reduction?.close() }
 
     /// Notes when the buckets the reduction completed did so.

@@ -41,6 +41,9 @@ public final class RingAllReduce: BucketReduction {
     /// Per bucket: every receive of its next (or current) round is posted.
     private var armed: [Bool]
     private var closed = false
+    /// Closed with a bucket in flight (a run ending on an error): its requests may still be
+    /// writing, so the scratch is never freed.
+    private var abandoned = false
 
     /// Collective over `communicator`: every rank passes buckets of the same sizes in the same order.
     public init(communicator parent: Communicator, buckets: [UnsafeMutableBufferPointer<Float>]) throws {
@@ -97,7 +100,7 @@ public final class RingAllReduce: BucketReduction {
 
     deinit {
         if !closed { try? close() }
-        scratch.deallocate()
+        if !abandoned { scratch.deallocate() }
     }
 
     /// Chunk k (taken mod P) of a bucket of n elements: [⌊k·n/P⌋, ⌊(k+1)·n/P⌋).
@@ -158,12 +161,19 @@ public final class RingAllReduce: BucketReduction {
     }
 
     /// Withdraws the receives posted for a round that will not come, frees the requests and the
-    /// ring's communicator (collective: every rank calls it). Idempotent.
+    /// ring's communicator (collective: every rank calls it). Idempotent. With a bucket still in
+    /// flight (a run ending on an error, the job about to be aborted) it only marks the ring
+    /// closed: waiting could hang on a neighbour that is gone, and freeing could let a late
+    /// message land in freed memory.
     public func close() throws {
         guard !closed else { return }
         closed = true
-        guard let communicator else { return }
-        for b in armed.indices where armed[b] && (step[b] < 0 || step[b] == steps) {
+        guard let communicator, MPIRuntime.isActive else { return }
+        if step.contains(where: { $0 >= 0 && $0 < steps }) {
+            abandoned = true
+            return
+        }
+        for b in armed.indices where armed[b] {
             try requests.cancel(receives(b))
             armed[b] = false
         }

@@ -88,8 +88,8 @@ public enum MPIRuntime {
     ///   gradient ring posts all of them), ob1 otherwise answers a large message over TCP with an
     ///   emulated put, which moves only while the sender sits in a blocking wait: on the simulated
     ///   cluster (2 hosts, 1 Gbit/s) no bucket completed during backward and the `full` step took
-    ///   1,713–1,752 ms; with sends only, 1,331–1,340 ms (unlimited links: 1,020–1,057 against
-    ///   1,055–1,059). docs/multihost.md, "Progress over TCP".
+    ///   1,667–1,752 ms; with sends only, 1,331–1,471 ms (unlimited links: 1,020–1,118 against
+    ///   1,055–1,087). docs/multihost.md, "Progress over TCP".
     /// - `btl_tcp_eager_limit`, `btl_tcp_rndv_eager_limit`, `btl_tcp_max_send_size` 4 MiB (from
     ///   64, 64 and 128 KiB): a ring chunk of a 4 MiB bucket goes in one eager message, with no
     ///   rendezvous handshake that needs both processes inside MPI at the same moment. The ring

@@ -49,13 +49,14 @@ struct BenchScale: ParsableCommand {
         options.refreshInterval = refreshInterval
         options.blockEntities = blockEntities
         options.checks = try checks.map { spec in
-            guard let colon = spec.firstIndex(of: ":"), let g = Double(spec[..<colon]), g > 0 else {
+            guard let colon = spec.firstIndex(of: ":"), let g = Double(spec[..<colon]), g > 0, g.isFinite else {
                 throw ValidationError("--check \(spec): expected GBIT:FILE, e.g. 1:cluster-full-1gbit.json")
             }
             let path = String(spec[spec.index(after: colon)...])
             return ScalingReport.Check(name: (path as NSString).lastPathComponent, gbit: g, measured: try Self.result(path))
         }
         guard networkCoreMsPerMb >= 0, cores >= 1 else { throw ValidationError("--network-core-ms-per-mb must be 0 or more, --cores positive") }
+        guard networkCoreMsPerMb == 0 || !checks.isEmpty else { throw ValidationError("--network-core-ms-per-mb applies to --check runs only (the simulated cluster's shared cores)") }
         if networkCoreMsPerMb > 0 { options.networkCost = .init(coreMsPerMB: networkCoreMsPerMb, cores: cores) }
         let models = try measurements.map { try ScalingModel(measured: Self.result($0)) }
         let report = ScalingReport(models: models, options: options)

@@ -135,6 +135,20 @@ final class RingAllReduceTests: XCTestCase {
         XCTAssertEqual(probe[0], Float(P))
     }
 
+    /// A run ending on an error closes the ring with a bucket in flight: `close` returns at once
+    /// (no wait on a neighbour that may be gone) and later calls are no-ops.
+    func testClosingWithABucketInFlightReturnsAtOnce() throws {
+        let world = try MPIRuntime.world()
+        let buffer = FlatBuffer(count: 40_000)
+        _ = Unmanaged.passRetained(buffer)     // kept: a send still in flight may read it
+        let ring = try RingAllReduce(communicator: world, buckets: [UnsafeMutableBufferPointer(start: buffer.pointer, count: 40_000)])
+        try ring.start(0)
+        try ring.close()
+        try ring.close()
+        XCTAssertEqual(ring.isComplete(0), world.size == 1)
+        try world.barrier()
+    }
+
     /// The bytes a rank sends: 2 (P − 1) chunks of every bucket.
     func testBytesSentAreTwiceTheBucketLessOneChunk() {
         XCTAssertEqual(RingAllReduce.bytesSent(counts: [100], ranks: 1), 0)

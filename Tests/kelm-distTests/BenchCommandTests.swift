@@ -232,6 +232,10 @@ final class BenchScaleCommandTests: XCTestCase {
                                              "--check", "1:" + Self.scaling("bench-train-full-3x1-1gbit.json")])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("bench-train-full-3x1-1gbit.json ran full on 3 hosts"), missing.stderr)
+        // a run through shared memory is not one rank per simulated host
+        let shared = try CommandRunner.run(["bench", "scale", Self.measurement, "--check", "1:" + Self.measurement])
+        XCTAssertNotEqual(shared.status, 0)
+        XCTAssertTrue(shared.stderr.contains("one rank per simulated host"), shared.stderr)
         let malformed = try CommandRunner.run(["bench", "scale", Self.measurement, "--check", "fast.json"])
         XCTAssertNotEqual(malformed.status, 0)
         XCTAssertTrue(malformed.stderr.contains("--check fast.json: expected GBIT:FILE"), malformed.stderr)

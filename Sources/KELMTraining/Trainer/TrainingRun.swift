@@ -108,7 +108,8 @@ public struct TrainingRun {
                                   initFrom: resume == nil ? initFrom : nil, fillMemory: resume == nil,
                                   log: { if root { log.info("\($0)") } }, nodeSharing: nodeSharing,
                                   startUpCheck: { try self.startUpCheck($0) })
-        // the exchange's MPI requests are released when the run ends, however it ends (local calls)
+        // the exchange's MPI requests are released when the run ends, however it ends (a ring
+        // with a bucket in flight is left as it is: the job is being aborted)
         defer { do { try trainer.exchange.close() } catch { if root { log.error("\(error)") } } }
         if let resume { try trainer.restore(from: resume.checkpoint) }
         if trainer.step >= config.train.steps {
