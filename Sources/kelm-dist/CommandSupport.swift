@@ -21,6 +21,12 @@ enum TrainCommandSupport {
         }
     }
 
+    /// Writes `error` to stderr as the command line prints a thrown one ("Error: …"), at once:
+    /// for a failure the command then ends with a bare non-zero exit code.
+    static func reportError(_ error: Error) {
+        FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+    }
+
     /// Compute threads per rank (`OpenBLAS.setThreads`: sgemm, attention, element-wise kernels,
     /// AdamW) = the cores of this node divided among its ranks, or `OPENBLAS_NUM_THREADS` when
     /// the user (or launch/mpirun-local) set it.

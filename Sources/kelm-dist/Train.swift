@@ -63,10 +63,14 @@ struct Train: ParsableCommand {
                 // cleanly, then rank 0 alone reports it (an abort could cut rank 0's message)
                 agreedFailure = failure
             }
+            // rank 0 reports the agreed failure before the ranks synchronise for the last time:
+            // once any rank exits non-zero, mpirun tears the job down, and a message printed
+            // after that could be cut or lost among mpirun's own
+            if let agreedFailure, world.rank == 0 { TrainCommandSupport.reportError(agreedFailure) }
             try collective.close()  // every rank gets here: collective
             if world.rank == 0, let path = summary?.checkpoint { print(path) }
             try MPIRuntime.finalize()
-            if let agreedFailure { throw world.rank == 0 ? agreedFailure as Error : ExitCode(1) }
+            if agreedFailure != nil { throw ExitCode(1) }
         }
     }
 }
