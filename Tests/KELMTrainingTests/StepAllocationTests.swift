@@ -99,6 +99,15 @@ final class StepAllocationTests: XCTestCase {
 /// memory, then through MPI (and the step's MPI calls are counted too). The test script runs it with
 /// the counter preloaded on every rank; under test-mpi.sh and `swift test` it is skipped.
 final class MultiRankStepAllocationTests: XCTestCase {
+    /// The policies checked: both on one node; across nodes (the multihost tests) only those
+    /// without sparse word-embedding rows. `full` gathers those rows with `MPI_Allgatherv`, and a
+    /// neighbour's message that arrives before MPI posts its receive is buffered in memory Open
+    /// MPI allocates (seen once in six 2 × 2 runs: one 64 KB allocation; docs/multihost.md); the
+    /// gradient reductions themselves are the same under both policies.
+    static func policies(_ world: Communicator, _ candidates: [String]) throws -> [String] {
+        try MPITopology.everyRankOnOneNode(world) || world.size == 1 ? candidates : candidates.filter { $0 != "full" }
+    }
+
     func testSharedMemoryStepDoesNotAllocate() throws {
         guard StepAllocationTests.counters() != nil else {
             throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
@@ -106,8 +115,10 @@ final class MultiRankStepAllocationTests: XCTestCase {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        try StepAllocationTests.check(policy: "full", collective: collective,
-                                        expectSharedGradients: try MPITopology.autoUsesSharedMemory(world))
+        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
+            try StepAllocationTests.check(policy: policy, collective: collective,
+                                          expectSharedGradients: try MPITopology.autoUsesSharedMemory(world))
+        }
     }
 
     /// Through MPI (`train.allreduce: mpi`, the path of jobs over several machines): the ring over
@@ -119,8 +130,9 @@ final class MultiRankStepAllocationTests: XCTestCase {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        try StepAllocationTests.check(policy: "full", collective: collective, allreduce: "mpi")
-        try StepAllocationTests.check(policy: "knowledge-paths", collective: collective, allreduce: "mpi")
+        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
+            try StepAllocationTests.check(policy: policy, collective: collective, allreduce: "mpi")
+        }
     }
 
     /// `train.allreduce: hierarchical`: on one machine the node's shared memory; across machines
@@ -133,9 +145,9 @@ final class MultiRankStepAllocationTests: XCTestCase {
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        try StepAllocationTests.check(policy: "full", collective: collective, allreduce: "hierarchical",
-                                      expectSharedGradients: world.size > 1)
-        try StepAllocationTests.check(policy: "knowledge-paths", collective: collective, allreduce: "hierarchical",
-                                      expectSharedGradients: world.size > 1)
+        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
+            try StepAllocationTests.check(policy: policy, collective: collective, allreduce: "hierarchical",
+                                          expectSharedGradients: world.size > 1)
+        }
     }
 }

@@ -102,7 +102,8 @@ done
 # The training step allocates nothing across machines either, on every path: the allocation test
 # with the counter preloaded on every rank (as Tests/run-tests.sh does on one machine), at 2 hosts
 # × 2 ranks (auto: hierarchical; mpi: the flat ring over TCP; hierarchical forced) and at 3 hosts
-# of one rank (auto and mpi: the ring; hierarchical: one-rank windows and the ring).
+# of one rank (auto and mpi: the ring; hierarchical: one-rank windows and the ring); across
+# machines for knowledge-paths only (full's word-row all-gather: docs/multihost.md).
 cc_bin="$(command -v cc || command -v clang)"
 "$cc_bin" -O2 -shared -fPIC -o "$work/allocation-counter.so" Tests/allocation-counter/allocation-counter.c
 allocation_tests="testSharedMemoryStepDoesNotAllocate testMPIRingStepDoesNotAllocate testHierarchicalStepDoesNotAllocate"
