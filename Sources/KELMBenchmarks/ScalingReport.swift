@@ -83,8 +83,7 @@ public struct ScalingReport {
         for model in models {
             let layouts = Set([1, model.measuredRanks]).sorted()
             lines.append("\(model.policy): one rank alone \(fmt(model.aloneMs)) ms/step, \(model.measuredRanks) ranks together on one machine \(fmt(model.togetherMs)) ms/step; \(model.buckets.count) buckets, \(fmt(Double(model.buckets.reduce(0) { $0 + $1.bytes } + model.pathBytes) / 1e6)) MB reduced per step")
-            lines.append("| ranks per machine | link | " + options.machines.map { "\($0) machines" }.joined(separator: " | ") + " |")
-            lines.append("| --- | --- | " + options.machines.map { _ in "---" }.joined(separator: " | ") + " |")
+            lines += header(["ranks per machine", "link"])
             for l in layouts {
                 for g in options.gbit {
                     let link = ScalingModel.Link(gbit: g, latencyMicroseconds: options.latencyMicroseconds)
@@ -99,8 +98,7 @@ public struct ScalingReport {
             lines.append("")
         }
         lines.append("Entity-memory refresh every \(options.refreshInterval) steps (d = \(options.hidden), \(options.memoryBytesPerValue) bytes a value, \(fmt(options.entitiesPerSecondPerRank)) descriptions/s per rank), per step: encode + all-gather (ms)")
-        lines.append("| refresh | link | " + options.machines.map { "\($0) machines" }.joined(separator: " | ") + " |")
-        lines.append("| --- | --- | " + options.machines.map { _ in "---" }.joined(separator: " | ") + " |")
+        lines += header(["refresh", "link"])
         let l = models.first?.measuredRanks ?? 1
         let refreshes = [("rolling, \(options.blockEntities) entities", options.blockEntities)]
             + options.graphs.map { ("full, \($0.0) (\($0.1) entities)", $0.1) }
@@ -119,8 +117,7 @@ public struct ScalingReport {
         lines.append("(\(l) ranks per machine)")
         lines.append("")
         lines.append("Knowledge-path score gather (\(options.attributionSamples) samples × \(options.attributionLayers) layers × \(options.ffn) neurons, float64, every \(options.attributionInterval) steps), per step (ms)")
-        lines.append("| link | " + options.machines.map { "\($0) machines" }.joined(separator: " | ") + " |")
-        lines.append("| --- | " + options.machines.map { _ in "---" }.joined(separator: " | ") + " |")
+        lines += header(["link"])
         for g in options.gbit {
             let link = ScalingModel.Link(gbit: g, latencyMicroseconds: options.latencyMicroseconds)
             let cells = options.machines.map {
@@ -130,6 +127,12 @@ public struct ScalingReport {
             lines.append("| \(fmt(g)) Gbit/s | " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A table's header and rule: the `leading` columns, then one column per machine count.
+    func header(_ leading: [String]) -> [String] {
+        let columns = leading + options.machines.map { "\($0) machines" }
+        return ["| " + columns.joined(separator: " | ") + " |", "|" + String(repeating: " --- |", count: columns.count)]
     }
 
     func fmt(_ x: Double) -> String {

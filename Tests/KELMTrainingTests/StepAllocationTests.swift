@@ -108,46 +108,36 @@ final class MultiRankStepAllocationTests: XCTestCase {
         try MPITopology.everyRankOnOneNode(world) || world.size == 1 ? candidates : candidates.filter { $0 != "full" }
     }
 
-    func testSharedMemoryStepDoesNotAllocate() throws {
+    /// Runs the allocation check under `allreduce` for every policy of `policies(_:_:)`, on a
+    /// collective over the world made and closed here.
+    static func checkEveryPolicy(allreduce: String, expectSharedGradients: (Communicator) throws -> Bool) throws {
         guard StepAllocationTests.counters() != nil else {
             throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
         }
         let world = try MPIRuntime.world()
         let collective = MPICollective(world)
         defer { XCTAssertNoThrow(try collective.close()) }
-        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
-            try StepAllocationTests.check(policy: policy, collective: collective,
-                                          expectSharedGradients: try MPITopology.autoUsesSharedMemory(world))
+        let shared = try expectSharedGradients(world)
+        for policy in try policies(world, ["full", "knowledge-paths"]) {
+            try StepAllocationTests.check(policy: policy, collective: collective, allreduce: allreduce,
+                                          expectSharedGradients: shared)
         }
+    }
+
+    func testSharedMemoryStepDoesNotAllocate() throws {
+        try Self.checkEveryPolicy(allreduce: "auto") { try MPITopology.autoUsesSharedMemory($0) }
     }
 
     /// Through MPI (`train.allreduce: mpi`, the path of jobs over several machines): the ring over
     /// persistent requests, for the dense buckets and the knowledge-path buffer.
     func testMPIRingStepDoesNotAllocate() throws {
-        guard StepAllocationTests.counters() != nil else {
-            throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
-        }
-        let world = try MPIRuntime.world()
-        let collective = MPICollective(world)
-        defer { XCTAssertNoThrow(try collective.close()) }
-        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
-            try StepAllocationTests.check(policy: policy, collective: collective, allreduce: "mpi")
-        }
+        try Self.checkEveryPolicy(allreduce: "mpi") { _ in false }
     }
 
     /// `train.allreduce: hierarchical`: on one machine the node's shared memory; across machines
     /// (the multihost tests run this on the simulated cluster) each node's window, then the ring
     /// among the ranks of one local index.
     func testHierarchicalStepDoesNotAllocate() throws {
-        guard StepAllocationTests.counters() != nil else {
-            throw XCTSkip("run with LD_PRELOAD=…/allocation-counter.so on every rank (Tests/run-tests.sh does)")
-        }
-        let world = try MPIRuntime.world()
-        let collective = MPICollective(world)
-        defer { XCTAssertNoThrow(try collective.close()) }
-        for policy in try Self.policies(world, ["full", "knowledge-paths"]) {
-            try StepAllocationTests.check(policy: policy, collective: collective, allreduce: "hierarchical",
-                                          expectSharedGradients: world.size > 1)
-        }
+        try Self.checkEveryPolicy(allreduce: "hierarchical") { $0.size > 1 }
     }
 }
